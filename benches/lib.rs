@@ -1,0 +1,1 @@
+//! ringftp criterion benchmarks live in `benches/`.

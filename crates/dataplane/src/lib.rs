@@ -1,0 +1,1 @@
+//! ringftp-dataplane (in progress).
