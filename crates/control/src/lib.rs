@@ -6,6 +6,7 @@
 //! with plain `std::fs` calls inside [`vfs`] and [`listing`]; bulk file data is moved
 //! by the data plane.
 
+pub mod ascii;
 pub mod auth;
 pub mod command;
 pub mod line;

@@ -21,7 +21,11 @@ impl Reply {
     /// A multi-line reply; `lines` must not be empty.
     pub fn multi(code: u16, lines: Vec<String>) -> Self {
         debug_assert!((100..600).contains(&code));
-        let lines = if lines.is_empty() { vec![String::new()] } else { lines };
+        let lines = if lines.is_empty() {
+            vec![String::new()]
+        } else {
+            lines
+        };
         Reply { code, lines }
     }
 
@@ -56,7 +60,10 @@ impl Reply {
             } else {
                 out.push(b' ');
             }
-            out.extend(line.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+            out.extend(
+                line.bytes()
+                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            );
             out.extend_from_slice(b"\r\n");
         }
     }

@@ -1,1 +1,397 @@
-//! (in progress)
+//! The virtual root: client paths resolved against a session's cwd, normalised
+//! lexically so they never climb above `/`, then mapped under the real root with
+//! symlinks that lead outside it refused (unless the operator allows them).
+
+use std::ffi::OsStr;
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// A normalised client-visible absolute path: starts with `/`, no `.`, `..` or
+/// empty components, no trailing slash except the root itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VirtualPath(Vec<u8>);
+
+/// Why a path cannot be used; each maps to a reply.
+#[derive(Debug, thiserror::Error)]
+pub enum VfsError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("path leaves the served folder")]
+    Escape,
+    #[error("invalid path")]
+    InvalidPath,
+    #[error("permission denied")]
+    PermissionDenied,
+    #[error("not a directory")]
+    NotADirectory,
+    #[error("is a directory")]
+    IsADirectory,
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("directory not empty")]
+    NotEmpty,
+    #[error("I/O error: {0}")]
+    Io(io::Error),
+}
+
+impl From<io::Error> for VfsError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::NotFound => VfsError::NotFound,
+            io::ErrorKind::PermissionDenied => VfsError::PermissionDenied,
+            io::ErrorKind::AlreadyExists => VfsError::AlreadyExists,
+            _ => match e.raw_os_error() {
+                Some(libc::ENOTEMPTY) => VfsError::NotEmpty,
+                Some(libc::ENOTDIR) => VfsError::NotADirectory,
+                Some(libc::EISDIR) => VfsError::IsADirectory,
+                Some(libc::ELOOP) => VfsError::Escape,
+                Some(libc::ENAMETOOLONG) => VfsError::InvalidPath,
+                _ => VfsError::Io(e),
+            },
+        }
+    }
+}
+
+impl VfsError {
+    /// The FTP reply code.
+    pub fn reply_code(&self) -> u16 {
+        match self {
+            VfsError::InvalidPath => 553,
+            VfsError::Io(_) => 451,
+            _ => 550,
+        }
+    }
+
+    /// Short reply text.
+    pub fn reply_text(&self) -> &'static str {
+        match self {
+            VfsError::NotFound => "No such file or directory.",
+            VfsError::Escape => "Permission denied.",
+            VfsError::InvalidPath => "File name not allowed.",
+            VfsError::PermissionDenied => "Permission denied.",
+            VfsError::NotADirectory => "Not a directory.",
+            VfsError::IsADirectory => "Is a directory.",
+            VfsError::AlreadyExists => "File exists.",
+            VfsError::NotEmpty => "Directory not empty.",
+            VfsError::Io(_) => "Local error in processing.",
+        }
+    }
+}
+
+impl VirtualPath {
+    /// `/`.
+    pub fn root() -> VirtualPath {
+        VirtualPath(b"/".to_vec())
+    }
+
+    /// The path's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Lossy text form for replies and logs.
+    pub fn display(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+
+    fn components(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.split(|&b| b == b'/').filter(|c| !c.is_empty())
+    }
+
+    /// The containing folder; the root's parent is the root.
+    pub fn parent(&self) -> VirtualPath {
+        match self.0.iter().rposition(|&b| b == b'/') {
+            Some(0) | None => VirtualPath::root(),
+            Some(i) => VirtualPath(self.0[..i].to_vec()),
+        }
+    }
+
+    /// The last component, `None` for the root.
+    pub fn file_name(&self) -> Option<&[u8]> {
+        self.components().last()
+    }
+
+    /// Resolve a client argument against this path, lexically: `.` dropped, `..`
+    /// pops but never above `/`, repeated slashes collapsed. `%2e` is not decoded.
+    pub fn join_client(&self, arg: &[u8]) -> Result<VirtualPath, VfsError> {
+        if arg.contains(&0) {
+            return Err(VfsError::InvalidPath);
+        }
+        let mut parts: Vec<&[u8]> = if arg.first() == Some(&b'/') {
+            Vec::new()
+        } else {
+            self.components().collect()
+        };
+        for c in arg.split(|&b| b == b'/') {
+            match c {
+                b"" | b"." => {}
+                b".." => {
+                    parts.pop();
+                }
+                other => parts.push(other),
+            }
+        }
+        let mut out = Vec::with_capacity(arg.len() + self.0.len() + 1);
+        for p in &parts {
+            out.push(b'/');
+            out.extend_from_slice(p);
+        }
+        if out.is_empty() {
+            out.push(b'/');
+        }
+        Ok(VirtualPath(out))
+    }
+}
+
+/// Read and write permissions of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct Permissions {
+    pub read: bool,
+    pub write: bool,
+    pub delete: bool,
+    pub mkdir: bool,
+    pub rename: bool,
+}
+
+impl Permissions {
+    /// Download and list only: the anonymous default.
+    pub fn read_only() -> Permissions {
+        Permissions {
+            read: true,
+            ..Permissions::default()
+        }
+    }
+
+    /// Everything.
+    pub fn all() -> Permissions {
+        Permissions {
+            read: true,
+            write: true,
+            delete: true,
+            mkdir: true,
+            rename: true,
+        }
+    }
+}
+
+/// A resolved path: the client's view and the real one to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub virt: VirtualPath,
+    pub real: PathBuf,
+}
+
+/// One account's view of the filesystem.
+#[derive(Debug, Clone)]
+pub struct Vfs {
+    root: PathBuf,
+    follow_symlinks_outside: bool,
+}
+
+impl Vfs {
+    /// A view rooted at `root` (canonicalised; must be a directory).
+    pub fn new(root: &Path, follow_symlinks_outside: bool) -> Result<Vfs, VfsError> {
+        let root = root.canonicalize()?;
+        if !root.is_dir() {
+            return Err(VfsError::NotADirectory);
+        }
+        Ok(Vfs {
+            root,
+            follow_symlinks_outside,
+        })
+    }
+
+    /// The canonical real root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolve a client argument relative to `cwd`.
+    pub fn resolve(&self, cwd: &VirtualPath, arg: &[u8]) -> Result<Resolved, VfsError> {
+        self.resolve_virtual(&cwd.join_client(arg)?)
+    }
+
+    /// Map a virtual path to the real one, checking that symlinks stay inside.
+    pub fn resolve_virtual(&self, v: &VirtualPath) -> Result<Resolved, VfsError> {
+        let mut real = self.root.clone();
+        for c in v.components() {
+            real.push(OsStr::from_bytes(c));
+        }
+        if !self.follow_symlinks_outside && real != self.root {
+            // The target if it exists, else its folder (STOR, MKD) must be inside.
+            let checked = match real.canonicalize() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // A dangling symlink must not be created through either.
+                    if std::fs::symlink_metadata(&real).is_ok() {
+                        return Err(VfsError::Escape);
+                    }
+                    let parent = real.parent().unwrap_or(&self.root);
+                    parent.canonicalize()?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !checked.starts_with(&self.root) {
+                return Err(VfsError::Escape);
+            }
+        }
+        Ok(Resolved {
+            virt: v.clone(),
+            real,
+        })
+    }
+
+    /// stat, following symlinks.
+    pub fn metadata(&self, r: &Resolved) -> Result<Metadata, VfsError> {
+        Ok(std::fs::metadata(&r.real)?)
+    }
+
+    /// mkdir.
+    pub fn make_dir(&self, r: &Resolved) -> Result<(), VfsError> {
+        Ok(std::fs::create_dir(&r.real)?)
+    }
+
+    /// rmdir.
+    pub fn remove_dir(&self, r: &Resolved) -> Result<(), VfsError> {
+        Ok(std::fs::remove_dir(&r.real)?)
+    }
+
+    /// unlink (not for folders).
+    pub fn remove_file(&self, r: &Resolved) -> Result<(), VfsError> {
+        if std::fs::symlink_metadata(&r.real)?.is_dir() {
+            return Err(VfsError::IsADirectory);
+        }
+        Ok(std::fs::remove_file(&r.real)?)
+    }
+
+    /// rename within the root.
+    pub fn rename(&self, from: &Resolved, to: &Resolved) -> Result<(), VfsError> {
+        if from.virt == VirtualPath::root() || to.virt == VirtualPath::root() {
+            return Err(VfsError::PermissionDenied);
+        }
+        Ok(std::fs::rename(&from.real, &to.real)?)
+    }
+
+    /// A name in `dir` that does not exist yet, for STOU.
+    pub fn unique_name(&self, dir: &Resolved, hint: &[u8]) -> Result<Resolved, VfsError> {
+        let pid = std::process::id();
+        for n in 0..10_000u32 {
+            let mut name = hint.to_vec();
+            name.extend_from_slice(format!(".{pid}.{n}").as_bytes());
+            let candidate = dir.virt.join_client(&name)?;
+            let resolved = self.resolve_virtual(&candidate)?;
+            if std::fs::symlink_metadata(&resolved.real).is_err() {
+                return Ok(resolved);
+            }
+        }
+        Err(VfsError::AlreadyExists)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn join(base: &str, arg: &str) -> String {
+        let base = VirtualPath::root().join_client(base.as_bytes()).unwrap();
+        base.join_client(arg.as_bytes()).unwrap().display()
+    }
+
+    #[test]
+    fn lexical_normalisation() {
+        assert_eq!(join("/", "../../etc/passwd"), "/etc/passwd");
+        assert_eq!(join("/pub", "/../"), "/");
+        assert_eq!(join("/pub", "//a///b/"), "/a/b");
+        assert_eq!(join("/pub", "a/./b/../c"), "/pub/a/c");
+        assert_eq!(join("/pub", "%2e%2e"), "/pub/%2e%2e");
+        assert_eq!(join("/pub/x", ".."), "/pub");
+        assert!(VirtualPath::root().join_client(b"a\0b").is_err());
+        let p = VirtualPath::root().join_client(b"/a/b").unwrap();
+        assert_eq!(p.parent().display(), "/a");
+        assert_eq!(p.parent().parent(), VirtualPath::root());
+        assert_eq!(p.file_name(), Some(&b"b"[..]));
+        assert_eq!(VirtualPath::root().file_name(), None);
+    }
+
+    #[test]
+    fn symlinks_leaving_the_root_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("pub")).unwrap();
+        std::fs::write(root.join("pub/f"), b"x").unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("pub", root.join("inner")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent-target", root.join("dangling")).unwrap();
+        let vfs = Vfs::new(&root, false).unwrap();
+        let cwd = VirtualPath::root();
+        assert!(matches!(
+            vfs.resolve(&cwd, b"etc/passwd"),
+            Err(VfsError::Escape)
+        ));
+        assert!(matches!(vfs.resolve(&cwd, b"etc"), Err(VfsError::Escape)));
+        assert!(matches!(
+            vfs.resolve(&cwd, b"etc/new-file"),
+            Err(VfsError::Escape)
+        ));
+        assert!(matches!(
+            vfs.resolve(&cwd, b"dangling"),
+            Err(VfsError::Escape)
+        ));
+        let inner = vfs.resolve(&cwd, b"inner/f").unwrap();
+        assert_eq!(std::fs::read(inner.real).unwrap(), b"x");
+        assert!(vfs.resolve(&cwd, b"pub/new-file").is_ok());
+        assert!(matches!(
+            vfs.resolve(&cwd, b"missing/new-file"),
+            Err(VfsError::NotFound)
+        ));
+        let open = Vfs::new(&root, true).unwrap();
+        assert!(open.resolve(&cwd, b"etc").is_ok());
+    }
+
+    #[test]
+    fn operations_map_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::new(dir.path(), false).unwrap();
+        let cwd = VirtualPath::root();
+        let d = vfs.resolve(&cwd, b"d").unwrap();
+        vfs.make_dir(&d).unwrap();
+        assert!(matches!(vfs.make_dir(&d), Err(VfsError::AlreadyExists)));
+        assert!(matches!(vfs.remove_file(&d), Err(VfsError::IsADirectory)));
+        let f = vfs.resolve(&cwd, b"d/f").unwrap();
+        std::fs::write(&f.real, b"1").unwrap();
+        assert!(matches!(vfs.remove_dir(&d), Err(VfsError::NotEmpty)));
+        let u = vfs.unique_name(&d, b"upload").unwrap();
+        assert!(!u.real.exists());
+        assert!(u.virt.as_bytes().starts_with(b"/d/upload."));
+        let g = vfs.resolve(&cwd, b"d/g").unwrap();
+        vfs.rename(&f, &g).unwrap();
+        assert!(g.real.exists());
+        vfs.remove_file(&g).unwrap();
+        vfs.remove_dir(&d).unwrap();
+        assert!(matches!(vfs.metadata(&d), Err(VfsError::NotFound)));
+        assert_eq!(VfsError::InvalidPath.reply_code(), 553);
+    }
+
+    proptest! {
+        #[test]
+        fn join_stays_normalised(base in "[a-z./]{0,20}", arg in proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'.'), Just(b'a'), Just(b'%'), any::<u8>()], 0..60)) {
+            let base = VirtualPath::root().join_client(base.as_bytes()).unwrap();
+            match base.join_client(&arg) {
+                Err(_) => prop_assert!(arg.contains(&0)),
+                Ok(p) => {
+                    let b = p.as_bytes();
+                    prop_assert_eq!(b[0], b'/');
+                    prop_assert!(b == b"/" || !b.ends_with(b"/"));
+                    for c in b[1..].split(|&x| x == b'/') {
+                        prop_assert!(c != b".." && c != b"." && (b == b"/" || !c.is_empty()));
+                    }
+                    // Idempotent: resolving the result again from anywhere gives itself.
+                    prop_assert_eq!(VirtualPath::root().join_client(b).unwrap(), p.clone());
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,24 @@
-//! ringftp-dataplane (in progress).
+//! ringftp-dataplane: the thread-per-core io_uring engine.
+//!
+//! Each worker thread runs its own tokio-uring runtime with its own control
+//! listeners (SO_REUSEPORT), passive port slice and pipe pool; a session and its
+//! transfers never leave the worker that accepted it. Transfers move file data with
+//! IORING_OP_SPLICE through pooled pipes.
+
+pub mod cancel;
+pub mod command_rate;
+pub mod config;
+pub mod control_conn;
+pub mod data_channel;
+pub mod metrics;
+pub mod net;
+pub mod passive_ports;
+pub mod pipes;
+mod sys;
+pub mod transfer;
+pub mod transfer_log;
+pub mod uring_ops;
+pub mod worker;
+
+pub use config::EngineConfig;
+pub use worker::{Engine, EngineError, RunState};

@@ -1,0 +1,103 @@
+//! Opening the data connection: a passive listener with port-stealing protection,
+//! or an active connect back to the control peer.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::Instant;
+
+use tracing::debug;
+
+use crate::cancel::CancelToken;
+use crate::metrics::bump;
+use crate::net;
+use crate::passive_ports::PortLease;
+use crate::worker::Worker;
+
+/// A passive listener and the pool port it holds; the port returns when dropped.
+pub struct PassiveListener {
+    pub listener: Rc<TcpListener>,
+    pub addr: SocketAddr,
+    pub opened: Instant,
+    _lease: PortLease,
+}
+
+impl PassiveListener {
+    /// Open a listener on the next free port of this worker's slice, on `ip`.
+    /// Ports another process holds are skipped.
+    pub fn open(worker: &Worker, ip: IpAddr) -> Option<PassiveListener> {
+        let attempts = worker.ports.range().len();
+        for _ in 0..attempts {
+            let lease = worker.ports.lease()?;
+            let addr = SocketAddr::new(ip, lease.port());
+            match net::passive_listener(addr) {
+                Ok(listener) => {
+                    return Some(PassiveListener {
+                        listener: Rc::new(listener),
+                        addr,
+                        opened: Instant::now(),
+                        _lease: lease,
+                    })
+                }
+                Err(e) => debug!(%addr, error = %e, "passive port unavailable, trying next"),
+            }
+        }
+        None
+    }
+}
+
+impl Drop for PassiveListener {
+    fn drop(&mut self) {
+        // Wake any poll still parked on the listener so its fd closes now.
+        net::shutdown(&*self.listener);
+    }
+}
+
+/// How the data connection will be made.
+pub enum DataChannel {
+    Passive(PassiveListener),
+    Active(SocketAddr),
+}
+
+/// Make the data connection. Passive: accept until a connection from the control
+/// peer's address arrives; others are closed and counted (port stealing).
+pub async fn establish(
+    channel: DataChannel,
+    worker: &Worker,
+    control_peer: IpAddr,
+    control_local: IpAddr,
+    cancel: &CancelToken,
+) -> io::Result<Rc<TcpStream>> {
+    match channel {
+        DataChannel::Passive(passive) => {
+            cancel.watch_listener(&passive.listener);
+            loop {
+                let (stream, peer) = net::accept(&passive.listener).await?;
+                if cancel.reason().is_some() {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                let policy = worker.config.session_config();
+                if policy.policy.passive_peer_allowed(control_peer, peer.ip()) {
+                    stream.set_nonblocking(true)?;
+                    let _ = stream.set_nodelay(true);
+                    let stream = Rc::new(stream);
+                    cancel.watch_stream(&stream);
+                    return Ok(stream);
+                }
+                bump(&worker.metrics.passive_foreign_refused);
+                debug!(%peer, %control_peer, "refused data connection from a foreign address");
+            }
+        }
+        DataChannel::Active(target) => {
+            let source_port = worker.config.active_source_port;
+            let stream = net::start_connect(control_local, source_port, target)?;
+            cancel.watch_stream(&stream);
+            net::finish_connect(&stream).await?;
+            if cancel.reason().is_some() {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+    }
+}

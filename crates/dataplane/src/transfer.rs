@@ -1,0 +1,525 @@
+//! Moving the bytes of one transfer: RETR (splice file -> pipe -> socket, or a
+//! buffered read + send for small files and TYPE A), STOR/APPE/STOU (splice
+//! socket -> pipe -> file, uploads landing under a temporary name), and listings.
+
+use std::cell::Cell;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Instant, SystemTime};
+
+use ringftp_control::ascii;
+use ringftp_control::listing::ListingStream;
+use ringftp_control::session::{Event, StoreMode, TransferFailure, TransferKind, TransferRequest};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::debug;
+
+use crate::cancel::{CancelReason, CancelToken};
+use crate::data_channel::{establish, DataChannel};
+use crate::metrics::bump;
+use crate::net;
+use crate::transfer_log::{Direction, TransferRecord};
+use crate::uring_ops;
+use crate::worker::Worker;
+
+/// Buffer size for buffered sends, receives and listings.
+const CHUNK: usize = 64 * 1024;
+
+/// Who asked for the transfer, for logs.
+pub struct Requester {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub user: String,
+    pub anonymous: bool,
+}
+
+/// Run one transfer to its end, reporting to the session through `events`.
+pub async fn run(
+    worker: Rc<Worker>,
+    channel: DataChannel,
+    request: TransferRequest,
+    who: Requester,
+    cancel: Rc<CancelToken>,
+    events: UnboundedSender<Event>,
+) {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let progress = Rc::new(Cell::new(Instant::now()));
+    let bytes = Rc::new(Cell::new(0u64));
+    let body = transfer_body(
+        &worker, channel, &request, &who, &cancel, &events, &progress, &bytes,
+    );
+    tokio::pin!(body);
+    let watchdog = stall_watchdog(&progress, worker.config.data_timeout, &cancel);
+    let result = tokio::select! {
+        r = &mut body => Some(r),
+        _ = watchdog => None,
+    };
+    let result = match result {
+        Some(r) => r,
+        // The watchdog cancelled: the body now unwinds quickly.
+        None => body.await,
+    };
+    cancel.clear();
+    let event = match (result, cancel.reason()) {
+        (Ok(n), _) => Event::TransferDone { bytes: n },
+        (Err(_), Some(CancelReason::Abort)) => Event::TransferAborted,
+        (Err(_), Some(CancelReason::Stalled)) => {
+            bump(&worker.metrics.data_timeouts);
+            Event::TransferFailed(TransferFailure::Timeout)
+        }
+        (Err(f), _) => Event::TransferFailed(f),
+    };
+    match &event {
+        Event::TransferDone { .. } => {}
+        Event::TransferAborted => bump(&worker.metrics.transfers_aborted),
+        _ => bump(&worker.metrics.transfers_failed),
+    }
+    log_transfer(&worker, &request, &who, started, clock, bytes.get(), &event);
+    let _ = events.send(event);
+}
+
+async fn stall_watchdog(
+    progress: &Cell<Instant>,
+    timeout: std::time::Duration,
+    cancel: &CancelToken,
+) {
+    loop {
+        let deadline = progress.get() + timeout;
+        tokio::time::sleep_until(deadline.into()).await;
+        if progress.get() + timeout <= Instant::now() {
+            cancel.cancel(CancelReason::Stalled);
+            return;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn transfer_body(
+    worker: &Rc<Worker>,
+    channel: DataChannel,
+    request: &TransferRequest,
+    who: &Requester,
+    cancel: &CancelToken,
+    events: &UnboundedSender<Event>,
+    progress: &Cell<Instant>,
+    bytes: &Cell<u64>,
+) -> Result<u64, TransferFailure> {
+    // Open the file before the data connection, so a vanished file is a plain 550.
+    let prepared = prepare(worker, &request.kind)?;
+    let sock = establish(channel, worker, who.peer.ip(), who.local.ip(), cancel)
+        .await
+        .map_err(|e| {
+            debug!(error = %e, "data connection failed");
+            TransferFailure::DataConnection
+        })?;
+    progress.set(Instant::now());
+    let _ = events.send(Event::DataConnected);
+    let moved = Moved { progress, bytes };
+    let result = match prepared {
+        Prepared::Send { file, offset } => {
+            let counter = &worker.metrics.bytes_out;
+            if request.ascii {
+                send_ascii(&sock, &file, offset, &moved, counter).await
+            } else {
+                send_file(worker, &sock, &file, offset, &moved, counter).await
+            }
+            .map(|n| {
+                bump(&worker.metrics.transfers_out);
+                n
+            })
+        }
+        Prepared::Receive(upload) => {
+            let counter = &worker.metrics.bytes_in;
+            let received = if request.ascii {
+                receive_ascii(&sock, &upload.file, upload.offset, &moved, counter).await
+            } else {
+                receive_file(worker, &sock, &upload.file, upload.offset, &moved, counter).await
+            };
+            let result = received.and_then(|n| upload.commit().map(|_| n));
+            if result.is_ok() {
+                bump(&worker.metrics.transfers_in);
+            }
+            result
+        }
+        Prepared::Listing(stream) => {
+            bump(&worker.metrics.listings);
+            send_listing(&sock, stream, &moved, &worker.metrics.bytes_out).await
+        }
+    };
+    // Closing after a complete send still delivers the queued bytes (no SO_LINGER).
+    drop(sock);
+    result
+}
+
+enum Prepared {
+    Send { file: Rc<File>, offset: u64 },
+    Receive(Upload),
+    Listing(ListingStream),
+}
+
+fn prepare(worker: &Worker, kind: &TransferKind) -> Result<Prepared, TransferFailure> {
+    match kind {
+        TransferKind::Retr { path, offset } => {
+            let file = File::open(path).map_err(|_| TransferFailure::FileUnavailable)?;
+            Ok(Prepared::Send {
+                file: Rc::new(file),
+                offset: *offset,
+            })
+        }
+        TransferKind::Store { path, mode } => {
+            Upload::open(path, *mode, worker.config.atomic_uploads).map(Prepared::Receive)
+        }
+        TransferKind::Listing {
+            path,
+            format,
+            perms,
+        } => ListingStream::open(path, *format, SystemTime::now(), *perms)
+            .map(Prepared::Listing)
+            .map_err(|_| TransferFailure::FileUnavailable),
+    }
+}
+
+/// An upload target: written under a temporary name when atomic, renamed on commit,
+/// removed if the upload fails (on drop without commit).
+struct Upload {
+    file: Rc<File>,
+    offset: u64,
+    temp: Option<PathBuf>,
+    target: PathBuf,
+    committed: bool,
+}
+
+static UPLOAD_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn storage_error(e: &io::Error) -> TransferFailure {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => TransferFailure::NoSpace,
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) | Some(libc::ENOENT) => {
+            TransferFailure::FileUnavailable
+        }
+        _ => TransferFailure::Local,
+    }
+}
+
+impl Upload {
+    fn open(target: &Path, mode: StoreMode, atomic: bool) -> Result<Upload, TransferFailure> {
+        let mut options = OpenOptions::new();
+        options
+            .write(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC);
+        let (path, temp, offset) = match mode {
+            StoreMode::Replace if atomic => {
+                let temp = temp_name(target);
+                options.create_new(true);
+                (temp.clone(), Some(temp), 0)
+            }
+            StoreMode::Replace => {
+                options.create(true).truncate(true);
+                (target.to_path_buf(), None, 0)
+            }
+            // splice(2) refuses O_APPEND targets, so append writes at the current end.
+            StoreMode::Append => {
+                options.create(true);
+                (target.to_path_buf(), None, u64::MAX)
+            }
+            StoreMode::Resume(at) => {
+                options.create(true);
+                (target.to_path_buf(), None, at)
+            }
+        };
+        let file = options.open(&path).map_err(|e| storage_error(&e))?;
+        let offset = if offset == u64::MAX {
+            file.metadata().map_err(|e| storage_error(&e))?.len()
+        } else {
+            offset
+        };
+        Ok(Upload {
+            file: Rc::new(file),
+            offset,
+            temp,
+            target: target.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    fn commit(mut self) -> Result<(), TransferFailure> {
+        if let Some(temp) = &self.temp {
+            std::fs::rename(temp, &self.target).map_err(|e| storage_error(&e))?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let (Some(temp), false) = (&self.temp, self.committed) {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+/// `.NAME.ringftp-PID-SEQ.part` beside the target: same filesystem, so the final
+/// rename is atomic, and a dot name so `ls` and mirror tools skip it.
+fn temp_name(target: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let name = target
+        .file_name()
+        .map(|n| n.as_bytes())
+        .unwrap_or(b"upload");
+    let seq = UPLOAD_SEQ.fetch_add(1, Relaxed);
+    let mut temp = Vec::with_capacity(name.len() + 32);
+    temp.push(b'.');
+    temp.extend_from_slice(&name[..name.len().min(200)]);
+    temp.extend_from_slice(format!(".ringftp-{}-{seq}.part", std::process::id()).as_bytes());
+    target.with_file_name(std::ffi::OsStr::from_bytes(&temp))
+}
+
+/// Progress stamps for the stall watchdog and the byte count for logs.
+struct Moved<'a> {
+    progress: &'a Cell<Instant>,
+    bytes: &'a Cell<u64>,
+}
+
+impl Moved<'_> {
+    fn add(&self, n: usize, counter: &AtomicU64) {
+        self.progress.set(Instant::now());
+        self.bytes.set(self.bytes.get() + n as u64);
+        counter.fetch_add(n as u64, Relaxed);
+    }
+}
+
+fn lost(_: io::Error) -> TransferFailure {
+    TransferFailure::ConnectionLost
+}
+
+async fn send_file(
+    worker: &Worker,
+    sock: &Rc<TcpStream>,
+    file: &Rc<File>,
+    offset: u64,
+    moved: &Moved<'_>,
+    counter: &AtomicU64,
+) -> Result<u64, TransferFailure> {
+    let size = file.metadata().map_err(|_| TransferFailure::Local)?.len();
+    if offset >= size {
+        return Ok(0);
+    }
+    if size - offset <= worker.config.small_file_max {
+        return send_buffered(sock, file, offset, size, moved, counter).await;
+    }
+    let pipe = worker.pipes.take().map_err(|_| TransferFailure::Local)?;
+    let mut pos = offset;
+    while pos < size {
+        let want = (pipe.capacity() as u64).min(size - pos) as u32;
+        let filled = uring_ops::splice(file, Some(pos), &pipe.write, None, want)
+            .await
+            .map_err(|_| TransferFailure::Local)?;
+        if filled == 0 {
+            // The file shrank under us: fail rather than send a short file as complete.
+            return Err(TransferFailure::Local);
+        }
+        pos += filled as u64;
+        let mut in_pipe = filled;
+        while in_pipe > 0 {
+            match uring_ops::splice(&pipe.read, None, sock, None, in_pipe as u32).await {
+                Ok(0) => return Err(TransferFailure::ConnectionLost),
+                Ok(n) => {
+                    in_pipe -= n;
+                    moved.add(n, counter);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(lost(e)),
+            }
+        }
+    }
+    Ok(pos - offset)
+}
+
+async fn send_buffered(
+    sock: &Rc<TcpStream>,
+    file: &Rc<File>,
+    offset: u64,
+    size: u64,
+    moved: &Moved<'_>,
+    counter: &AtomicU64,
+) -> Result<u64, TransferFailure> {
+    let mut pos = offset;
+    let mut buf = Vec::with_capacity(((size - offset) as usize).min(CHUNK));
+    while pos < size {
+        let (res, back) = uring_ops::read_at(file, buf, pos).await;
+        let n = res.map_err(|_| TransferFailure::Local)?;
+        if n == 0 {
+            return Err(TransferFailure::Local);
+        }
+        let chunk = Rc::new(back);
+        net::send_all(sock, chunk.clone()).await.map_err(lost)?;
+        moved.add(n, counter);
+        pos += n as u64;
+        buf = Rc::try_unwrap(chunk).unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+    }
+    Ok(pos - offset)
+}
+
+async fn send_ascii(
+    sock: &Rc<TcpStream>,
+    file: &Rc<File>,
+    offset: u64,
+    moved: &Moved<'_>,
+    counter: &AtomicU64,
+) -> Result<u64, TransferFailure> {
+    let mut pos = offset;
+    let mut converter = ascii::ToWire::default();
+    let mut buf = Vec::with_capacity(CHUNK);
+    let mut sent = 0u64;
+    loop {
+        let (res, back) = uring_ops::read_at(file, buf, pos).await;
+        let n = res.map_err(|_| TransferFailure::Local)?;
+        if n == 0 {
+            return Ok(sent);
+        }
+        pos += n as u64;
+        let mut wire = Vec::with_capacity(n + n / 16);
+        converter.convert(&back, &mut wire);
+        let len = wire.len();
+        net::send_all(sock, Rc::new(wire)).await.map_err(lost)?;
+        moved.add(len, counter);
+        sent += len as u64;
+        buf = back;
+    }
+}
+
+async fn receive_file(
+    worker: &Worker,
+    sock: &Rc<TcpStream>,
+    file: &Rc<File>,
+    offset: u64,
+    moved: &Moved<'_>,
+    counter: &AtomicU64,
+) -> Result<u64, TransferFailure> {
+    let pipe = worker.pipes.take().map_err(|_| TransferFailure::Local)?;
+    let mut pos = offset;
+    loop {
+        let filled =
+            match uring_ops::splice(sock, None, &pipe.write, None, pipe.capacity() as u32).await {
+                Ok(0) => return Ok(pos - offset),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let revents = uring_ops::poll(sock, libc::POLLIN).await.map_err(lost)?;
+                    if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+                        return Err(TransferFailure::ConnectionLost);
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(lost(e)),
+            };
+        moved.add(filled, counter);
+        let mut in_pipe = filled;
+        while in_pipe > 0 {
+            let n = uring_ops::splice(&pipe.read, None, file, Some(pos), in_pipe as u32)
+                .await
+                .map_err(|e| storage_error(&e))?;
+            if n == 0 {
+                return Err(TransferFailure::Local);
+            }
+            in_pipe -= n;
+            pos += n as u64;
+        }
+    }
+}
+
+async fn receive_ascii(
+    sock: &Rc<TcpStream>,
+    file: &Rc<File>,
+    offset: u64,
+    moved: &Moved<'_>,
+    counter: &AtomicU64,
+) -> Result<u64, TransferFailure> {
+    let mut converter = ascii::FromWire::default();
+    let mut pos = offset;
+    let mut buf = Vec::with_capacity(CHUNK);
+    let mut out = Vec::with_capacity(CHUNK);
+    loop {
+        let (res, back) = net::recv_some(sock, buf).await;
+        buf = back;
+        let n = res.map_err(lost)?;
+        out.clear();
+        if n == 0 {
+            converter.finish(&mut out);
+        } else {
+            moved.add(n, counter);
+            converter.convert(&buf, &mut out);
+        }
+        file.write_all_at(&out, pos)
+            .map_err(|e| storage_error(&e))?;
+        pos += out.len() as u64;
+        if n == 0 {
+            return Ok(pos - offset);
+        }
+    }
+}
+
+async fn send_listing(
+    sock: &Rc<TcpStream>,
+    mut stream: ListingStream,
+    moved: &Moved<'_>,
+    counter: &AtomicU64,
+) -> Result<u64, TransferFailure> {
+    let mut total = 0u64;
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK + 1024);
+        let more = stream
+            .next_chunk(&mut chunk, CHUNK)
+            .map_err(|_| TransferFailure::Local)?;
+        if !chunk.is_empty() {
+            let len = chunk.len();
+            net::send_all(sock, Rc::new(chunk)).await.map_err(lost)?;
+            moved.add(len, counter);
+            total += len as u64;
+        }
+        if !more {
+            return Ok(total);
+        }
+    }
+}
+
+fn log_transfer(
+    worker: &Worker,
+    request: &TransferRequest,
+    who: &Requester,
+    started: SystemTime,
+    clock: Instant,
+    bytes: u64,
+    event: &Event,
+) {
+    let Some(log) = &worker.config.transfer_log else {
+        return;
+    };
+    let (path, direction) = match &request.kind {
+        TransferKind::Retr { path, .. } => (path, Direction::Outgoing),
+        TransferKind::Store { path, .. } => (path, Direction::Incoming),
+        TransferKind::Listing { .. } => return,
+    };
+    log.record(&TransferRecord {
+        started,
+        duration: clock.elapsed(),
+        peer: who.peer.ip().to_canonical(),
+        bytes,
+        path: path.clone(),
+        ascii: request.ascii,
+        direction,
+        user: who.user.clone(),
+        anonymous: who.anonymous,
+        complete: matches!(event, Event::TransferDone { .. }),
+    });
+}

@@ -1,0 +1,166 @@
+//! The io_uring operations tokio-uring does not offer: splice, poll, send and recv
+//! on raw fds. Each op keeps every fd it names alive (an `Rc` in the op's stored
+//! data) until the kernel posts its completion, even if the future is dropped.
+//!
+//! All are single-completion opcodes, the only kind `UnsubmittedOneshot` supports.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use io_uring::{cqueue, opcode, squeue, types};
+use tokio_uring::{OneshotOutputTransform, UnsubmittedOneshot};
+
+/// Turns a CQE into `io::Result<usize>`; the stored data is dropped only after it.
+struct ResultTransform<D>(std::marker::PhantomData<fn() -> D>);
+
+impl<D> OneshotOutputTransform for ResultTransform<D> {
+    type Output = io::Result<usize>;
+    type StoredData = D;
+
+    fn transform_oneshot_output(self, _data: D, cqe: cqueue::Entry) -> io::Result<usize> {
+        let res = cqe.result();
+        if res >= 0 {
+            Ok(res as usize)
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
+        }
+    }
+}
+
+async fn submit<D: Unpin + 'static>(data: D, sqe: squeue::Entry) -> io::Result<usize> {
+    UnsubmittedOneshot::new(data, ResultTransform(std::marker::PhantomData), sqe)
+        .submit()
+        .await
+}
+
+fn offset(off: Option<u64>) -> i64 {
+    // -1 tells splice to use (and advance) the fd's own position, required for pipes.
+    off.map_or(-1, |o| o as i64)
+}
+
+/// IORING_OP_SPLICE: move up to `len` bytes from `input` to `output`, one of which
+/// must be a pipe. `None` offsets mean "current position" (pipes, sockets).
+pub async fn splice<A, B>(
+    input: &Rc<A>,
+    off_in: Option<u64>,
+    output: &Rc<B>,
+    off_out: Option<u64>,
+    len: u32,
+) -> io::Result<usize>
+where
+    A: AsRawFd + 'static,
+    B: AsRawFd + 'static,
+{
+    let sqe = opcode::Splice::new(
+        types::Fd(input.as_raw_fd()),
+        offset(off_in),
+        types::Fd(output.as_raw_fd()),
+        offset(off_out),
+        len,
+    )
+    .flags(libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK)
+    .build();
+    submit((input.clone(), output.clone()), sqe).await
+}
+
+/// IORING_OP_POLL_ADD (one shot): wait until `fd` reports one of `events`
+/// (`libc::POLLIN`, `libc::POLLOUT`). Returns the revents mask.
+pub async fn poll<A: AsRawFd + 'static>(fd: &Rc<A>, events: i16) -> io::Result<i16> {
+    let sqe = opcode::PollAdd::new(types::Fd(fd.as_raw_fd()), events as u16 as u32).build();
+    submit(fd.clone(), sqe).await.map(|r| r as i16)
+}
+
+/// IORING_OP_SEND of `buf[from..]`; returns bytes sent. The buffer travels with the op.
+pub async fn send<A: AsRawFd + 'static>(
+    fd: &Rc<A>,
+    buf: Rc<Vec<u8>>,
+    from: usize,
+) -> io::Result<usize> {
+    let rest = &buf[from.min(buf.len())..];
+    let sqe = opcode::Send::new(types::Fd(fd.as_raw_fd()), rest.as_ptr(), rest.len() as u32)
+        .flags(libc::MSG_NOSIGNAL)
+        .build();
+    // The Vec's heap block does not move while the Rc keeps it alive in the op data.
+    submit((fd.clone(), buf), sqe).await
+}
+
+/// IORING_OP_RECV into a whole buffer (its length is the capacity used).
+/// The buffer is handed back with the byte count.
+pub async fn recv<A: AsRawFd + 'static>(
+    fd: &Rc<A>,
+    mut buf: Vec<u8>,
+) -> (io::Result<usize>, Vec<u8>) {
+    let cap = buf.capacity();
+    // Bytes beyond the count returned are never read, so exposing the spare capacity
+    // as the receive target is sound; the length is set from the result below.
+    buf.clear();
+    let ptr = buf.as_mut_ptr();
+    let sqe = opcode::Recv::new(types::Fd(fd.as_raw_fd()), ptr, cap as u32).build();
+    let holder = RecvData {
+        _fd: fd.clone(),
+        buf,
+    };
+    let (res, holder) =
+        UnsubmittedOneshot::new(holder, RecvTransform(std::marker::PhantomData), sqe)
+            .submit()
+            .await;
+    let mut buf = holder.buf;
+    if let Ok(n) = res {
+        // SAFETY: the kernel wrote exactly `n <= cap` bytes into the buffer's
+        // allocation starting at `ptr`, which the op data kept alive and unmoved.
+        unsafe { buf.set_len(n.min(cap)) };
+    }
+    (res, buf)
+}
+
+struct RecvData<A> {
+    _fd: Rc<A>,
+    buf: Vec<u8>,
+}
+
+struct RecvTransform<A>(std::marker::PhantomData<fn() -> A>);
+
+impl<A> OneshotOutputTransform for RecvTransform<A> {
+    type Output = (io::Result<usize>, RecvData<A>);
+    type StoredData = RecvData<A>;
+
+    fn transform_oneshot_output(self, data: RecvData<A>, cqe: cqueue::Entry) -> Self::Output {
+        let res = cqe.result();
+        let res = if res >= 0 {
+            Ok(res as usize)
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
+        };
+        (res, data)
+    }
+}
+
+/// IORING_OP_READ at `offset` into a whole buffer (its capacity is the length used).
+pub async fn read_at<A: AsRawFd + 'static>(
+    fd: &Rc<A>,
+    mut buf: Vec<u8>,
+    offset: u64,
+) -> (io::Result<usize>, Vec<u8>) {
+    let cap = buf.capacity();
+    buf.clear();
+    let ptr = buf.as_mut_ptr();
+    let sqe = opcode::Read::new(types::Fd(fd.as_raw_fd()), ptr, cap as u32)
+        .offset(offset)
+        .build();
+    let holder = RecvData {
+        _fd: fd.clone(),
+        buf,
+    };
+    let (res, holder) =
+        UnsubmittedOneshot::new(holder, RecvTransform(std::marker::PhantomData), sqe)
+            .submit()
+            .await;
+    let mut buf = holder.buf;
+    if let Ok(n) = res {
+        // SAFETY: the kernel wrote exactly `n <= cap` bytes into the buffer's
+        // allocation starting at `ptr`, which the op data kept alive and unmoved.
+        unsafe { buf.set_len(n.min(cap)) };
+    }
+    (res, buf)
+}

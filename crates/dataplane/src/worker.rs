@@ -1,0 +1,250 @@
+//! Thread-per-core: one pinned thread per worker, each with its own tokio-uring
+//! runtime, its own SO_REUSEPORT control listeners, passive port slice and pipe pool.
+//! Sessions never leave the worker that accepted them.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::config::EngineConfig;
+use crate::control_conn;
+use crate::metrics::{bump, WorkerMetrics};
+use crate::net;
+use crate::passive_ports::PortPool;
+use crate::pipes::PipePool;
+use crate::sys;
+
+/// Lifecycle of the whole server, broadcast to every worker and session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    /// Stop accepting; sessions close once their transfer ends.
+    Draining,
+    /// Grace period over: cancel what still runs.
+    Forced,
+}
+
+/// Errors starting the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("io_uring is not available ({0}); check kernel.io_uring_disabled and seccomp")]
+    NoIoUring(io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: io::Error },
+    #[error("{0} workers need {0} passive port slices, got {1}")]
+    PortSlices(usize, usize),
+    #[error("cannot start worker thread: {0}")]
+    Thread(io::Error),
+}
+
+/// Per-worker state shared by its sessions (same thread only).
+pub struct Worker {
+    pub id: usize,
+    pub config: Arc<EngineConfig>,
+    pub ports: Rc<PortPool>,
+    pub pipes: Rc<PipePool>,
+    pub metrics: Arc<WorkerMetrics>,
+    pub state: watch::Receiver<RunState>,
+}
+
+/// The running server: worker threads and the handle to stop them.
+pub struct Engine {
+    threads: Vec<JoinHandle<()>>,
+    state: watch::Sender<RunState>,
+    metrics: Vec<Arc<WorkerMetrics>>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl Engine {
+    /// Bind every listener (so address errors surface here) and start the workers.
+    pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        sys::io_uring_available().map_err(EngineError::NoIoUring)?;
+        if config.passive_ports.len() != config.workers {
+            return Err(EngineError::PortSlices(
+                config.workers,
+                config.passive_ports.len(),
+            ));
+        }
+        let mut per_worker: Vec<Vec<TcpListener>> =
+            (0..config.workers).map(|_| Vec::new()).collect();
+        let mut local_addrs = Vec::new();
+        for addr in &config.listen {
+            // With port 0 the first bind picks the port and the others share it.
+            let mut addr = *addr;
+            for listeners in per_worker.iter_mut() {
+                let l = net::control_listener(addr)
+                    .map_err(|source| EngineError::Listen { addr, source })?;
+                addr = l
+                    .local_addr()
+                    .map_err(|source| EngineError::Listen { addr, source })?;
+                listeners.push(l);
+            }
+            local_addrs.push(addr);
+        }
+        let (state_tx, state_rx) = watch::channel(RunState::Running);
+        let config = Arc::new(config);
+        let mut threads = Vec::new();
+        let mut metrics = Vec::new();
+        for (id, listeners) in per_worker.into_iter().enumerate() {
+            let m = Arc::new(WorkerMetrics::default());
+            metrics.push(m.clone());
+            let config = config.clone();
+            let state = state_rx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("ringftpd-w{id}"))
+                .spawn(move || run_worker(id, config, listeners, m, state))
+                .map_err(EngineError::Thread)?;
+            threads.push(handle);
+        }
+        Ok(Engine {
+            threads,
+            state: state_tx,
+            metrics,
+            local_addrs,
+        })
+    }
+
+    /// The bound control addresses (useful with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Counters of each worker, index = worker id.
+    pub fn metrics(&self) -> &[Arc<WorkerMetrics>] {
+        &self.metrics
+    }
+
+    /// Stop accepting, let transfers finish for up to `grace`, then cancel the rest
+    /// and wait for the workers to exit.
+    pub fn shutdown(self, grace: Duration) {
+        let _ = self.state.send(RunState::Draining);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && self.open_sessions() > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.state.send(RunState::Forced);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+
+    fn open_sessions(&self) -> u64 {
+        self.metrics
+            .iter()
+            .map(|m| m.sessions_open.load(Relaxed))
+            .sum()
+    }
+
+    /// Block until every worker has exited (after a shutdown from elsewhere).
+    pub fn wait(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run_worker(
+    id: usize,
+    config: Arc<EngineConfig>,
+    listeners: Vec<TcpListener>,
+    metrics: Arc<WorkerMetrics>,
+    state: watch::Receiver<RunState>,
+) {
+    if config.pin_workers {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        if !sys::pin_to_cpu(id % cpus) {
+            debug!(worker = id, "could not pin worker thread");
+        }
+    }
+    let runtime = match tokio_uring::Runtime::new(tokio_uring::builder().entries(1024)) {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(worker = id, error = %e, "cannot create io_uring runtime");
+            return;
+        }
+    };
+    let worker = Rc::new(Worker {
+        id,
+        ports: PortPool::with_metrics(config.passive_ports[id], Some(metrics.clone())),
+        pipes: PipePool::new(config.pipe_size, config.pipes_per_worker),
+        config,
+        metrics,
+        state,
+    });
+    runtime.block_on(worker_main(worker, listeners));
+}
+
+async fn worker_main(worker: Rc<Worker>, listeners: Vec<TcpListener>) {
+    let listeners: Vec<Rc<TcpListener>> = listeners.into_iter().map(Rc::new).collect();
+    let mut accept_loops = Vec::new();
+    for l in &listeners {
+        accept_loops.push(tokio_uring::spawn(accept_loop(worker.clone(), l.clone())));
+    }
+    let mut state = worker.state.clone();
+    while *state.borrow_and_update() == RunState::Running {
+        if state.changed().await.is_err() {
+            break;
+        }
+    }
+    // Wake the accept loops: shutdown makes their poll complete and accept fail.
+    for l in &listeners {
+        net::shutdown(&**l);
+    }
+    for a in accept_loops {
+        let _ = a.await;
+    }
+    drop(listeners);
+    // Sessions watch the state themselves; wait for the last one.
+    while worker.metrics.sessions_open.load(Relaxed) > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    info!(worker = worker.id, "worker stopped");
+}
+
+async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>) {
+    loop {
+        let accepted = net::accept(&listener).await;
+        if *worker.state.borrow() != RunState::Running {
+            return;
+        }
+        match accepted {
+            Ok((stream, peer)) => {
+                let permit = match worker.config.limits.try_acquire(peer.ip()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        bump(&worker.metrics.sessions_refused);
+                        tokio_uring::spawn(control_conn::refuse(
+                            stream,
+                            e.reply_code(),
+                            e.to_string(),
+                        ));
+                        continue;
+                    }
+                };
+                tokio_uring::spawn(control_conn::serve(worker.clone(), stream, peer, permit));
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE)
+                        | Some(libc::ENFILE)
+                        | Some(libc::ENOBUFS)
+                        | Some(libc::ENOMEM)
+                ) =>
+            {
+                warn!(worker = worker.id, error = %e, "accept failed; pausing");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => debug!(worker = worker.id, error = %e, "accept failed"),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Protocol-level behaviour over a raw control connection: ABOR, disconnects,
+//! passive port stealing, FTP bounce, IPv6, traversal and line limits.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use ringftp_tests::{write_pattern, RawFtp, Server};
+
+fn served_tree() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    write_pattern(&root.path().join("large.bin"), 64 << 20);
+    write_pattern(&root.path().join("small.bin"), 1000);
+    root
+}
+
+/// A normal client still gets a file byte for byte.
+fn still_serves(server: &Server, root: &std::path::Path) {
+    let mut ftp = RawFtp::login(server.addr());
+    let mut data = ftp.epsv_connect();
+    assert_eq!(ftp.cmd("RETR small.bin").0, 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(ftp.reply().0, 226);
+    assert_eq!(got, std::fs::read(root.join("small.bin")).unwrap());
+    assert_eq!(ftp.cmd("QUIT").0, 221);
+}
+
+#[test]
+fn abor_during_a_large_retr_replies_426_then_226() {
+    let root = served_tree();
+    let server = Server::serve(root.path(), &[]);
+    let mut ftp = RawFtp::login(server.addr());
+    let mut data = ftp.epsv_connect();
+    assert_eq!(ftp.cmd("RETR large.bin").0, 150);
+    // Read a little so the transfer is under way, then stop reading and abort,
+    // with the Telnet IP + Synch sequence clients send before ABOR.
+    let mut buf = vec![0u8; 64 * 1024];
+    data.read_exact(&mut buf).unwrap();
+    ftp.send_raw(b"\xff\xf4\xff\xf2ABOR\r\n");
+    let (first, text) = ftp.reply();
+    assert_eq!(first, 426, "{text}");
+    assert_eq!(ftp.reply().0, 226);
+    // The data connection is closed by the server.
+    data.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = data.read_to_end(&mut rest);
+    assert!(rest.len() < 64 << 20);
+    // The session goes on.
+    assert_eq!(ftp.cmd("NOOP").0, 200);
+    still_serves(&server, root.path());
+}
+
+#[test]
+fn client_disconnect_mid_transfer_frees_everything() {
+    let root = served_tree();
+    let server = Server::serve(root.path(), &["--workers", "1"]);
+    still_serves(&server, root.path());
+    let before = server.fd_count();
+    for _ in 0..5 {
+        let mut ftp = RawFtp::login(server.addr());
+        let mut data = ftp.epsv_connect();
+        assert_eq!(ftp.cmd("RETR large.bin").0, 150);
+        let mut buf = vec![0u8; 128 * 1024];
+        data.read_exact(&mut buf).unwrap();
+        drop(data);
+        drop(ftp);
+    }
+    // The server notices, cleans up and still serves; fds return to the baseline.
+    still_serves(&server, root.path());
+    let mut after = server.fd_count();
+    for _ in 0..200 {
+        if after <= before {
+            break;
+        }
+        // Closing is asynchronous on the server side: poll /proc, bounded.
+        std::thread::sleep(Duration::from_millis(25));
+        after = server.fd_count();
+    }
+    assert!(after <= before, "fds before {before}, after {after}");
+}
+
+#[test]
+fn stray_connection_to_another_sessions_passive_port_is_refused() {
+    let root = served_tree();
+    let server = Server::serve(root.path(), &["--listen", "127.0.0.1:0"]);
+    let mut ftp = RawFtp::login(server.addr());
+    let (code, text) = ftp.cmd("EPSV");
+    assert_eq!(code, 229);
+    let port: u16 = text
+        .split("|||")
+        .nth(1)
+        .unwrap()
+        .split('|')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A thief from another loopback address connects first.
+    let thief = socket_from("127.0.0.2", ("127.0.0.1", port));
+    let mut rightful = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert_eq!(ftp.cmd("RETR small.bin").0, 150);
+    let mut got = Vec::new();
+    rightful.read_to_end(&mut got).unwrap();
+    assert_eq!(ftp.reply().0, 226);
+    assert_eq!(got.len(), 1000);
+    // The thief got nothing: its connection is closed without data.
+    let mut thief = thief;
+    thief
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut stolen = Vec::new();
+    let _ = thief.read_to_end(&mut stolen);
+    assert!(stolen.is_empty());
+}
+
+fn socket_from(source: &str, target: (&str, u16)) -> TcpStream {
+    let source: std::net::IpAddr = source.parse().unwrap();
+    let target = std::net::SocketAddr::new(target.0.parse().unwrap(), target.1);
+    // std cannot bind a source address before connecting; socket2 can.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::new(source, 0).into())
+        .unwrap();
+    socket.connect(&target.into()).unwrap();
+    socket.into()
+}
+
+#[test]
+fn bounce_and_privileged_port_targets_are_refused() {
+    let root = served_tree();
+    let server = Server::serve(root.path(), &[]);
+    let mut ftp = RawFtp::login(server.addr());
+    let (code, _) = ftp.cmd("PORT 127,0,0,1,0,21");
+    assert_eq!(code / 100, 5, "privileged port must be refused");
+    let (code, _) = ftp.cmd("PORT 10,0,0,1,200,10");
+    assert_eq!(code / 100, 5, "foreign host must be refused");
+    let (code, _) = ftp.cmd("EPRT |1|192.0.2.1|50000|");
+    assert_eq!(code / 100, 5);
+    let (code, _) = ftp.cmd("EPRT |3|127.0.0.1|50000|");
+    assert_eq!(code / 100, 5);
+    // Nothing was opened: a transfer now has no data channel.
+    assert_eq!(ftp.cmd("RETR small.bin").0, 425);
+    still_serves(&server, root.path());
+}
+
+#[test]
+fn traversal_and_hostile_lines_are_contained() {
+    let root = served_tree();
+    std::os::unix::fs::symlink("/etc", root.path().join("etc-link")).unwrap();
+    let server = Server::serve(root.path(), &[]);
+    let mut ftp = RawFtp::login(server.addr());
+    assert_eq!(ftp.cmd("SIZE ../../etc/passwd").0, 550);
+    assert_eq!(ftp.cmd("CWD /../..").0, 250);
+    assert!(ftp.cmd("PWD").1.contains("\"/\""));
+    assert_eq!(ftp.cmd("SIZE etc-link/passwd").0, 550);
+    assert_eq!(ftp.cmd("CWD etc-link").0, 550);
+    assert_eq!(ftp.cmd("SIZE %2e%2e/%2e%2e/etc/passwd").0, 550);
+    // A 1 MiB line without a newline, then a newline: one error, session intact.
+    ftp.send_raw(&vec![b'A'; 1 << 20]);
+    ftp.send_raw(b"\r\n");
+    assert_eq!(ftp.reply().0, 500);
+    assert_eq!(ftp.cmd("NOOP").0, 200);
+    still_serves(&server, root.path());
+}
+
+#[test]
+fn ipv6_loopback_works() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        panic!("IPv6 loopback is not available on this machine");
+    }
+    let root = served_tree();
+    let server = Server::serve(root.path(), &["--listen", "[::1]:0"]);
+    assert!(server.addr().is_ipv6());
+    let mut ftp = RawFtp::login(server.addr());
+    assert_eq!(
+        ftp.cmd("PASV").0,
+        522,
+        "PASV cannot describe an IPv6 address"
+    );
+    still_serves(&server, root.path());
+    let url = format!("ftp://[::1]:{}/small.bin", server.addr().port());
+    let out = ringftp_tests::run_ok(
+        std::process::Command::new(ringftp_tests::require_tool("curl"))
+            .args(["--silent", "--show-error", "--max-time", "30"])
+            .arg(&url),
+    );
+    assert_eq!(out, std::fs::read(root.path().join("small.bin")).unwrap());
+}
