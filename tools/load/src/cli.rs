@@ -79,6 +79,11 @@ pub struct Args {
     #[arg(long, default_value = "0s")]
     pub ramp_up: String,
 
+    /// Idle time after login and between transfers (holds sessions open, as slow clients do);
+    /// with login-only, the time between login and QUIT. Cut short by the end of --duration.
+    #[arg(long, default_value = "0s")]
+    pub think_time: String,
+
     /// Per-phase timeout (connect, each reply, data setup, idle time during a transfer);
     /// also how long running sessions may take to finish once the duration is over.
     #[arg(long, default_value = "30s")]
@@ -170,6 +175,7 @@ pub struct Config {
     pub verify_content: Option<PathBuf>,
     pub upload_dir: Option<String>,
     pub delete_uploads: bool,
+    pub think_time: Duration,
     pub run: RunConfig,
     pub json: bool,
     pub hdr_log: Option<PathBuf>,
@@ -197,6 +203,7 @@ impl Args {
         let mode = DataMode::parse(&self.mode)?;
         let timeout = duration("timeout", &self.timeout)?;
         let ramp_up = duration("ramp-up", &self.ramp_up)?;
+        let think_time = duration("think-time", &self.think_time)?;
         let stop = match (self.count, &self.duration) {
             (Some(0), _) => return Err(CliError::Zero("count")),
             (Some(n), _) => Stop::Count(n),
@@ -242,6 +249,7 @@ impl Args {
             verify_content: self.verify_content,
             upload_dir: self.upload_dir,
             delete_uploads: self.delete_uploads,
+            think_time,
             run: RunConfig {
                 threads,
                 load,

@@ -100,6 +100,7 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
         content,
         upload_dir: config.upload_dir.clone(),
         delete_uploads: config.delete_uploads,
+        think_time: config.think_time,
         run_id: format!(
             "{}-{}",
             std::process::id(),
@@ -109,9 +110,10 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
         ),
     });
 
-    let (stats, elapsed) = drive(&config, plan)?;
+    let (stats, elapsed, peak) = drive(&config, plan)?;
 
     let mut report = Report::new(run_info(&config, limit.now), &stats, elapsed);
+    report.sessions.peak_in_flight = peak;
     if let (Some(url), Some(before)) = (&config.server_metrics, metrics_before) {
         let after = metrics::parse_sessions(&metrics::fetch(url)?);
         report.server_cores = Some(metrics::balance(&before, &after));
@@ -132,7 +134,8 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
 }
 
 /// Runs the load, drawing progress and writing interval logs until every thread is done.
-fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Duration), MainError> {
+/// Returns the merged statistics, the run's duration and the most sessions seen at once.
+fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Duration, u64), MainError> {
     let progress = Arc::new(Progress::default());
     let wall_start = SystemTime::now();
     let mut hdr_log = config
@@ -184,7 +187,10 @@ fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Duration), MainErro
             now - last_tick,
         )?;
     }
-    Ok((running.join()?, elapsed))
+    let peak = progress
+        .peak_in_flight
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Ok((running.join()?, elapsed, peak))
 }
 
 fn write_interval(

@@ -17,6 +17,8 @@ pub struct Progress {
     pub bytes: AtomicU64,
     /// Sessions currently running.
     pub in_flight: AtomicU64,
+    /// Most sessions seen running at once.
+    pub peak_in_flight: AtomicU64,
 }
 
 /// A copy of the counters at one moment.

@@ -72,7 +72,8 @@ impl Recorder {
             }
         }
         self.in_flight.set(self.in_flight.get() + 1);
-        self.progress.in_flight.fetch_add(1, Relaxed);
+        let now = self.progress.in_flight.fetch_add(1, Relaxed) + 1;
+        self.progress.peak_in_flight.fetch_max(now, Relaxed);
     }
 
     /// Marks a session as finished.

@@ -36,6 +36,8 @@ pub struct Sessions {
     pub aborted: u64,
     pub active: u64,
     pub passive: u64,
+    /// Most sessions running at once.
+    pub peak_in_flight: u64,
 }
 
 /// Rates over the whole run.
@@ -123,6 +125,7 @@ impl Report {
                 aborted: stats.sessions_aborted,
                 active: stats.sessions_active,
                 passive: stats.sessions_passive,
+                peak_in_flight: 0,
             },
             transfers_ok: stats.transfers_ok,
             bytes_down: stats.bytes_down,
@@ -159,8 +162,9 @@ impl Report {
         let s = &self.sessions;
         let _ = writeln!(
             out,
-            "elapsed {:.2}s  sessions {} ok, {} failed, {} aborted ({} active, {} passive)",
-            self.elapsed_s, s.ok, s.failed, s.aborted, s.active, s.passive
+            "elapsed {:.2}s  sessions {} ok, {} failed, {} aborted ({} active, {} passive), \
+             peak {} at once",
+            self.elapsed_s, s.ok, s.failed, s.aborted, s.active, s.passive, s.peak_in_flight
         );
         let t = &self.throughput;
         let _ = writeln!(

@@ -202,7 +202,7 @@ async fn closed_loop(
                 if count.is_some_and(|n| seq >= n) {
                     break;
                 }
-                session::run(&shared.plan, &rec, seq, None).await;
+                session::run(&shared.plan, &rec, seq, None, deadline).await;
             }
         }));
     }
@@ -244,7 +244,7 @@ async fn open_loop(
         let shared = Arc::clone(shared);
         let rec = Rc::clone(rec);
         tokio::task::spawn_local(async move {
-            session::run(&shared.plan, &rec, index, Some(intended)).await;
+            session::run(&shared.plan, &rec, index, Some(intended), deadline).await;
             drop(permit);
         });
         index += threads;

@@ -56,6 +56,8 @@ pub struct Plan {
     pub upload_dir: Option<String>,
     /// DELE each upload after it is verified.
     pub delete_uploads: bool,
+    /// Idle time after login and between transfers, as a client reading or thinking.
+    pub think_time: Duration,
     /// Distinguishes upload names of different runs.
     pub run_id: String,
 }
@@ -72,15 +74,22 @@ fn at(phase: Phase) -> impl Fn(FtpError) -> Failure {
 }
 
 /// Runs session `seq` and records its outcome. `intended` is the open-loop start time
-/// latency is measured from; closed-loop sessions pass `None`.
-pub async fn run(plan: &Plan, rec: &Recorder, seq: u64, intended: Option<Instant>) {
+/// latency is measured from; closed-loop sessions pass `None`. After `stop_at` a session
+/// starts no further transfer and logs out.
+pub async fn run(
+    plan: &Plan,
+    rec: &Recorder,
+    seq: u64,
+    intended: Option<Instant>,
+    stop_at: Option<Instant>,
+) {
     let mode = plan.mode.for_session(seq);
     rec.session_started(matches!(mode, SessionMode::Active(_)));
     let start = Instant::now();
     if let Some(intended) = intended {
         rec.phase(Phase::StartLag, start.saturating_duration_since(intended));
     }
-    let outcome = session(plan, rec, seq, mode).await;
+    let outcome = session(plan, rec, seq, mode, stop_at).await;
     match outcome {
         Ok(()) => {
             rec.phase(Phase::Session, intended.unwrap_or(start).elapsed());
@@ -93,7 +102,13 @@ pub async fn run(plan: &Plan, rec: &Recorder, seq: u64, intended: Option<Instant
     }
 }
 
-async fn session(plan: &Plan, rec: &Recorder, seq: u64, mode: SessionMode) -> Result<(), Failure> {
+async fn session(
+    plan: &Plan,
+    rec: &Recorder,
+    seq: u64,
+    mode: SessionMode,
+    stop_at: Option<Instant>,
+) -> Result<(), Failure> {
     let t = Instant::now();
     let source = plan.sources.pick(seq);
     let stream = bounded(plan.timeout, sockets::connect(plan.target, source))
@@ -117,14 +132,29 @@ async fn session(plan: &Plan, rec: &Recorder, seq: u64, mode: SessionMode) -> Re
 
     if plan.scenario.uses_data_channel() {
         ctl.expect("TYPE I", 200).await.map_err(at(Phase::Login))?;
-        let mut epsv_ok = true;
-        for k in 0..plan.transfers_per_session {
+    }
+    let mut epsv_ok = true;
+    for k in 0..plan.transfers_per_session {
+        if k > 0 && stop_at.is_some_and(|t| Instant::now() >= t) {
+            break;
+        }
+        think(plan.think_time, stop_at).await;
+        if plan.scenario.uses_data_channel() {
             transfer(plan, rec, &mut ctl, mode, &mut epsv_ok, seq, k).await?;
         }
     }
 
     ctl.expect("QUIT", 221).await.map_err(at(Phase::Quit))?;
     Ok(())
+}
+
+/// Idles for the think time, but not past the stop time.
+async fn think(pause: Duration, stop_at: Option<Instant>) {
+    if pause.is_zero() {
+        return;
+    }
+    let until = Instant::now() + pause;
+    tokio::time::sleep_until(stop_at.map_or(until, |s| s.min(until))).await;
 }
 
 /// An open data channel, or the listener the server will connect to.
