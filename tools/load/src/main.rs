@@ -110,9 +110,12 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
         ),
     });
 
-    let (stats, elapsed, peak) = drive(&config, plan)?;
+    let (stats, start, elapsed, peak) = drive(&config, plan)?;
 
-    let mut report = Report::new(run_info(&config, limit.now), &stats, elapsed);
+    let window = stats
+        .last_ok_at
+        .map_or(elapsed, |t| t.saturating_duration_since(start));
+    let mut report = Report::new(run_info(&config, limit.now), &stats, elapsed, window);
     report.sessions.peak_in_flight = peak;
     if let (Some(url), Some(before)) = (&config.server_metrics, metrics_before) {
         let after = metrics::parse_sessions(&metrics::fetch(url)?);
@@ -134,8 +137,9 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
 }
 
 /// Runs the load, drawing progress and writing interval logs until every thread is done.
-/// Returns the merged statistics, the run's duration and the most sessions seen at once.
-fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Duration, u64), MainError> {
+/// Returns the merged statistics, the start time, the run's duration and the most
+/// sessions seen at once.
+fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Instant, Duration, u64), MainError> {
     let progress = Arc::new(Progress::default());
     let wall_start = SystemTime::now();
     let mut hdr_log = config
@@ -190,7 +194,7 @@ fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Duration, u64), Mai
     let peak = progress
         .peak_in_flight
         .load(std::sync::atomic::Ordering::Relaxed);
-    Ok((running.join()?, elapsed, peak))
+    Ok((running.join()?, start, elapsed, peak))
 }
 
 fn write_interval(

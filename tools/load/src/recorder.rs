@@ -82,6 +82,7 @@ impl Recorder {
             let mut s = self.stats.borrow_mut();
             if ok {
                 s.sessions_ok += 1;
+                s.last_ok_at = Some(std::time::Instant::now());
             } else {
                 s.sessions_failed += 1;
             }

@@ -74,7 +74,11 @@ pub struct ErrorCount {
 pub struct Report {
     #[serde(flatten)]
     pub info: RunInfo,
+    /// From the start until every session ended or was aborted.
     pub elapsed_s: f64,
+    /// From the start until the last successful session ended; the rates are over this
+    /// window, so sessions left to time out after the load stopped do not dilute them.
+    pub window_s: f64,
     pub sessions: Sessions,
     pub transfers_ok: u64,
     pub bytes_down: u64,
@@ -87,9 +91,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Summarises merged statistics of a run that took `elapsed`.
-    pub fn new(info: RunInfo, stats: &Stats, elapsed: Duration) -> Self {
-        let secs = elapsed.as_secs_f64().max(1e-9);
+    /// Summarises merged statistics of a run that took `elapsed`, whose last successful
+    /// session ended `window` after the start.
+    pub fn new(info: RunInfo, stats: &Stats, elapsed: Duration, window: Duration) -> Self {
+        let secs = window.as_secs_f64().max(1e-9);
         let latency_us = Phase::MEASURED
             .iter()
             .filter_map(|&phase| {
@@ -119,6 +124,7 @@ impl Report {
         Self {
             info,
             elapsed_s: elapsed.as_secs_f64(),
+            window_s: window.as_secs_f64(),
             sessions: Sessions {
                 ok: stats.sessions_ok,
                 failed: stats.sessions_failed,
@@ -162,9 +168,9 @@ impl Report {
         let s = &self.sessions;
         let _ = writeln!(
             out,
-            "elapsed {:.2}s  sessions {} ok, {} failed, {} aborted ({} active, {} passive), \
+            "elapsed {:.2}s (rates over {:.2}s)  sessions {} ok, {} failed, {} aborted ({} active, {} passive), \
              peak {} at once",
-            self.elapsed_s, s.ok, s.failed, s.aborted, s.active, s.passive, s.peak_in_flight
+            self.elapsed_s, self.window_s, s.ok, s.failed, s.aborted, s.active, s.passive, s.peak_in_flight
         );
         let t = &self.throughput;
         let _ = writeln!(
@@ -256,7 +262,12 @@ mod tests {
 
     #[test]
     fn summary_numbers() {
-        let r = Report::new(info(), &stats(), Duration::from_secs(2));
+        let r = Report::new(
+            info(),
+            &stats(),
+            Duration::from_secs(3),
+            Duration::from_secs(2),
+        );
         assert_eq!(r.throughput.sessions_per_s, 2.0);
         assert_eq!(r.throughput.mib_per_s, 2.0);
         assert_eq!(r.latency_us.len(), 2);
@@ -283,7 +294,12 @@ mod tests {
 
     #[test]
     fn table_lines() {
-        let mut r = Report::new(info(), &stats(), Duration::from_secs(2));
+        let mut r = Report::new(
+            info(),
+            &stats(),
+            Duration::from_secs(3),
+            Duration::from_secs(2),
+        );
         r.server_cores = Some(vec![CoreShare {
             core: 0,
             sessions: 7.0,
@@ -302,7 +318,12 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let r = Report::new(info(), &stats(), Duration::from_secs(2));
+        let r = Report::new(
+            info(),
+            &stats(),
+            Duration::from_secs(3),
+            Duration::from_secs(2),
+        );
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["target"], "127.0.0.1:2121");
         assert_eq!(v["sessions"]["ok"], 4);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -161,6 +161,8 @@ pub struct Stats {
     pub sessions_passive: u64,
     /// Error tallies by phase and class.
     pub errors: BTreeMap<(Phase, ErrorClass), u64>,
+    /// When the last successful session ended.
+    pub last_ok_at: Option<Instant>,
 }
 
 impl Default for Stats {
@@ -190,6 +192,7 @@ impl Stats {
             sessions_active: 0,
             sessions_passive: 0,
             errors: BTreeMap::new(),
+            last_ok_at: None,
         }
     }
 
@@ -230,6 +233,7 @@ impl Stats {
         self.bytes_up += other.bytes_up;
         self.sessions_active += other.sessions_active;
         self.sessions_passive += other.sessions_passive;
+        self.last_ok_at = self.last_ok_at.max(other.last_ok_at);
         for (key, n) in &other.errors {
             *self.errors.entry(key.clone()).or_insert(0) += n;
         }
