@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Open files a run may need: a control, a data and a listener socket per session.
+/// Open files to ask for: a control, a data and a listener socket per session.
 fn files_wanted(config: &Config) -> u64 {
     let sessions = match config.run.load {
         Load::Closed { concurrency } => concurrency,
@@ -66,12 +66,16 @@ fn files_wanted(config: &Config) -> u64 {
 fn run(args: Args) -> Result<ExitCode, MainError> {
     let config = args.into_config()?;
     let limit = nofile::raise(files_wanted(&config)).map_err(MainError::Nofile)?;
-    if limit.now < files_wanted(&config) {
-        eprintln!(
-            "ringftp-load: warning: open-file limit {} may be too low for this load (wants {})",
-            limit.now,
-            files_wanted(&config)
-        );
+    if let Load::Closed { concurrency } = config.run.load {
+        // A session holds its control socket and, while transferring, one data socket.
+        let needed = concurrency.saturating_mul(2).saturating_add(256);
+        if limit.now < needed {
+            eprintln!(
+                "ringftp-load: warning: open-file limit {} is below the {needed} that \
+                 {concurrency} sessions may hold at once",
+                limit.now
+            );
+        }
     }
     let content = match &config.verify_content {
         Some(path) => Some(Arc::<[u8]>::from(
