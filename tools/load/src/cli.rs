@@ -107,7 +107,7 @@ pub struct Args {
     #[arg(long)]
     pub verify_size: bool,
 
-    /// Compare every download byte for byte with this local file.
+    /// Compare every download byte for byte with this local file (read into memory once).
     #[arg(long, value_name = "FILE")]
     pub verify_content: Option<PathBuf>,
 
