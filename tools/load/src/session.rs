@@ -1,0 +1,455 @@
+//! One FTP session from connect to QUIT: login, K transfers over fresh data channels,
+//! with every phase timed and every failure attributed to the phase it happened in.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+use crate::data_addr::{eprt_argument, parse_epsv, parse_pasv, port_argument};
+use crate::ftp::{bounded, Control, FtpError};
+use crate::recorder::Recorder;
+use crate::scenario::{Active, DataMode, Passive, Scenario, SessionMode};
+use crate::sockets;
+use crate::source_addrs::SourcePool;
+use crate::stats::Phase;
+
+/// Bytes read from a data connection at once.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Bytes written to a data connection at once when uploading.
+const WRITE_CHUNK: usize = 256 * 1024;
+
+/// What uploads send: a fixed pattern, so no upload allocates its size.
+static UPLOAD_PATTERN: [u8; WRITE_CHUNK] = [b'r'; WRITE_CHUNK];
+
+thread_local! {
+    /// Receive buffer shared by all sessions of a worker thread. It is only borrowed
+    /// between a readiness wait and the non-blocking read that follows, never across an
+    /// await, so the sessions of one thread can share it.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// Everything sessions need to know, shared read-only by all threads.
+#[derive(Debug)]
+pub struct Plan {
+    pub target: SocketAddr,
+    pub user: String,
+    pub password: String,
+    pub scenario: Scenario,
+    pub mode: DataMode,
+    pub transfers_per_session: u32,
+    pub timeout: Duration,
+    pub sources: SourcePool,
+    /// SIZE of each download path, asked once before the run.
+    pub sizes: HashMap<String, u64>,
+    /// Ask SIZE before each download (and after each upload).
+    pub verify_size: bool,
+    /// Expected content of every download.
+    pub content: Option<Arc<[u8]>>,
+    /// Directory uploads are stored in (prefix of the remote name).
+    pub upload_dir: Option<String>,
+    /// DELE each upload after it is verified.
+    pub delete_uploads: bool,
+    /// Idle time after login and between transfers, as a client reading or thinking.
+    pub think_time: Duration,
+    /// Distinguishes upload names of different runs.
+    pub run_id: String,
+}
+
+/// A session's failure: where it happened and why.
+#[derive(Debug)]
+pub struct Failure {
+    pub phase: Phase,
+    pub error: FtpError,
+}
+
+fn at(phase: Phase) -> impl Fn(FtpError) -> Failure {
+    move |error| Failure { phase, error }
+}
+
+/// Runs session `seq` and records its outcome. `intended` is the open-loop start time
+/// latency is measured from; closed-loop sessions pass `None`. After `stop_at` a session
+/// starts no further transfer and logs out.
+pub async fn run(
+    plan: &Plan,
+    rec: &Recorder,
+    seq: u64,
+    intended: Option<Instant>,
+    stop_at: Option<Instant>,
+) {
+    let mode = plan.mode.for_session(seq);
+    rec.session_started(matches!(mode, SessionMode::Active(_)));
+    let start = Instant::now();
+    if let Some(intended) = intended {
+        rec.phase(Phase::StartLag, start.saturating_duration_since(intended));
+    }
+    let outcome = session(plan, rec, seq, mode, stop_at).await;
+    match outcome {
+        Ok(()) => {
+            rec.phase(Phase::Session, intended.unwrap_or(start).elapsed());
+            rec.session_finished(true);
+        }
+        Err(f) => {
+            rec.error(f.phase, f.error.class());
+            rec.session_finished(false);
+        }
+    }
+}
+
+async fn session(
+    plan: &Plan,
+    rec: &Recorder,
+    seq: u64,
+    mode: SessionMode,
+    stop_at: Option<Instant>,
+) -> Result<(), Failure> {
+    let t = Instant::now();
+    let source = plan.sources.pick(seq);
+    let stream = bounded(plan.timeout, sockets::connect(plan.target, source))
+        .await
+        .map_err(at(Phase::Connect))?;
+    rec.phase(Phase::Connect, t.elapsed());
+
+    let mut ctl = Control::new(stream, plan.timeout);
+    let t = Instant::now();
+    let banner = ctl.final_reply().await.map_err(at(Phase::Banner))?;
+    if banner.code != 220 {
+        return Err(at(Phase::Banner)(FtpError::Unexpected(banner)));
+    }
+    rec.phase(Phase::Banner, t.elapsed());
+
+    let t = Instant::now();
+    ctl.login(&plan.user, &plan.password)
+        .await
+        .map_err(at(Phase::Login))?;
+    rec.phase(Phase::Login, t.elapsed());
+
+    if plan.scenario.uses_data_channel() {
+        ctl.expect("TYPE I", 200).await.map_err(at(Phase::Login))?;
+    }
+    let mut epsv_ok = true;
+    for k in 0..plan.transfers_per_session {
+        if k > 0 && stop_at.is_some_and(|t| Instant::now() >= t) {
+            break;
+        }
+        think(plan.think_time, stop_at).await;
+        if plan.scenario.uses_data_channel() {
+            transfer(plan, rec, &mut ctl, mode, &mut epsv_ok, seq, k).await?;
+        }
+    }
+
+    ctl.expect("QUIT", 221).await.map_err(at(Phase::Quit))?;
+    Ok(())
+}
+
+/// Idles for the think time, but not past the stop time.
+async fn think(pause: Duration, stop_at: Option<Instant>) {
+    if pause.is_zero() {
+        return;
+    }
+    let until = Instant::now() + pause;
+    tokio::time::sleep_until(stop_at.map_or(until, |s| s.min(until))).await;
+}
+
+/// An open data channel, or the listener the server will connect to.
+enum Data {
+    Connected(TcpStream),
+    Listening(TcpListener),
+}
+
+async fn transfer(
+    plan: &Plan,
+    rec: &Recorder,
+    ctl: &mut Control,
+    mode: SessionMode,
+    epsv_ok: &mut bool,
+    seq: u64,
+    k: u32,
+) -> Result<(), Failure> {
+    let nth = seq * u64::from(plan.transfers_per_session) + u64::from(k);
+    let (command, expected, upload) = match &plan.scenario {
+        Scenario::Retr(path) => (
+            format!("RETR {path}"),
+            expected_size(plan, ctl, path).await?,
+            None,
+        ),
+        Scenario::RetrList(paths) => {
+            let path = &paths[(nth % paths.len() as u64) as usize];
+            (
+                format!("RETR {path}"),
+                expected_size(plan, ctl, path).await?,
+                None,
+            )
+        }
+        Scenario::List(dir) => (format!("LIST {dir}"), None, None),
+        Scenario::Stor(size) => {
+            let name = match &plan.upload_dir {
+                Some(dir) => format!(
+                    "{}/rfl-{}-{seq}-{k}.dat",
+                    dir.trim_end_matches('/'),
+                    plan.run_id
+                ),
+                None => format!("rfl-{}-{seq}-{k}.dat", plan.run_id),
+            };
+            (format!("STOR {name}"), None, Some((name, *size)))
+        }
+        Scenario::LoginOnly => return Ok(()),
+    };
+
+    let local_ip = ctl
+        .local_addr()
+        .map_err(|e| at(Phase::DataSetup)(e.into()))?
+        .ip();
+    let setup_start = Instant::now();
+    let data = open_data(plan, ctl, mode, epsv_ok, local_ip)
+        .await
+        .map_err(at(Phase::DataSetup))?;
+    if matches!(data, Data::Connected(_)) {
+        rec.phase(Phase::DataSetup, setup_start.elapsed());
+    }
+
+    let cmd_start = Instant::now();
+    let reply = ctl.command(&command).await.map_err(at(Phase::Transfer))?;
+    if !reply.is_preliminary() {
+        let phase = if reply.code == 425 {
+            Phase::DataSetup
+        } else {
+            Phase::Transfer
+        };
+        return Err(at(phase)(FtpError::Unexpected(reply)));
+    }
+    let mut stream = match data {
+        Data::Connected(s) => s,
+        Data::Listening(listener) => {
+            let (s, _) = bounded(plan.timeout, listener.accept())
+                .await
+                .map_err(at(Phase::DataSetup))?;
+            rec.phase(Phase::DataSetup, setup_start.elapsed());
+            s
+        }
+    };
+
+    match upload {
+        Some((name, size)) => {
+            rec.phase(Phase::FirstByte, cmd_start.elapsed());
+            send_upload(plan, rec, &mut stream, size)
+                .await
+                .map_err(at(Phase::Transfer))?;
+            drop(stream);
+            finish(ctl).await?;
+            rec.phase(Phase::Transfer, cmd_start.elapsed());
+            if plan.verify_size {
+                match ctl.size(&name).await.map_err(at(Phase::Transfer))? {
+                    Some(got) if got != size => {
+                        return Err(at(Phase::Transfer)(FtpError::Size {
+                            got,
+                            expected: size,
+                        }))
+                    }
+                    _ => {}
+                }
+            }
+            if plan.delete_uploads {
+                ctl.expect(&format!("DELE {name}"), 250)
+                    .await
+                    .map_err(at(Phase::Transfer))?;
+            }
+        }
+        None => {
+            let got = receive(plan, rec, &stream, cmd_start)
+                .await
+                .map_err(at(Phase::Transfer))?;
+            drop(stream);
+            finish(ctl).await?;
+            rec.phase(Phase::Transfer, cmd_start.elapsed());
+            if let Some(expected) = expected {
+                if got != expected {
+                    return Err(at(Phase::Transfer)(FtpError::Length { got, expected }));
+                }
+            }
+        }
+    }
+    rec.transfer_ok();
+    Ok(())
+}
+
+/// The byte count a download must have: per transfer SIZE, the SIZE asked at start, or
+/// the local copy's length.
+async fn expected_size(plan: &Plan, ctl: &mut Control, path: &str) -> Result<Option<u64>, Failure> {
+    let known = plan
+        .sizes
+        .get(path)
+        .copied()
+        .or_else(|| plan.content.as_ref().map(|c| c.len() as u64));
+    if !plan.verify_size {
+        return Ok(known);
+    }
+    let asked = ctl.size(path).await.map_err(at(Phase::Transfer))?;
+    match (asked, known) {
+        (Some(got), Some(expected)) if got != expected => {
+            Err(at(Phase::Transfer)(FtpError::Size { got, expected }))
+        }
+        (Some(got), _) => Ok(Some(got)),
+        (None, known) => Ok(known),
+    }
+}
+
+async fn finish(ctl: &mut Control) -> Result<(), Failure> {
+    let reply = ctl.final_reply().await.map_err(at(Phase::Transfer))?;
+    if reply.code == 226 || reply.code == 250 {
+        Ok(())
+    } else {
+        Err(at(Phase::Transfer)(FtpError::Unexpected(reply)))
+    }
+}
+
+async fn open_data(
+    plan: &Plan,
+    ctl: &mut Control,
+    mode: SessionMode,
+    epsv_ok: &mut bool,
+    local_ip: IpAddr,
+) -> Result<Data, FtpError> {
+    match mode {
+        SessionMode::Passive(p) => {
+            // Data goes to the control connection's peer whatever address PASV names: the
+            // generator only ever talks to the target it was given.
+            let peer = ctl.peer_addr()?.ip();
+            let port = passive_port(ctl, p, epsv_ok).await?;
+            let stream = bounded(
+                plan.timeout,
+                sockets::connect(SocketAddr::new(peer, port), Some(local_ip)),
+            )
+            .await?;
+            Ok(Data::Connected(stream))
+        }
+        SessionMode::Active(a) => {
+            let listener = sockets::listen(local_ip)?;
+            let addr = listener.local_addr()?;
+            let command = match a {
+                Active::Port => format!(
+                    "PORT {}",
+                    port_argument(addr).ok_or(FtpError::PortNeedsIpv4)?
+                ),
+                Active::Eprt => format!("EPRT {}", eprt_argument(addr)),
+            };
+            ctl.expect(&command, 200).await?;
+            Ok(Data::Listening(listener))
+        }
+    }
+}
+
+/// Negotiates a passive port with EPSV and/or PASV.
+async fn passive_port(ctl: &mut Control, p: Passive, epsv_ok: &mut bool) -> Result<u16, FtpError> {
+    if p != Passive::Pasv && *epsv_ok {
+        let reply = ctl.command("EPSV").await?;
+        match reply.code {
+            229 => return Ok(parse_epsv(&reply.text)?),
+            500 | 501 | 502 | 504 | 522 if p == Passive::EpsvThenPasv => *epsv_ok = false,
+            _ => return Err(FtpError::Unexpected(reply)),
+        }
+    }
+    let reply = ctl.command("PASV").await?;
+    if reply.code != 227 {
+        return Err(FtpError::Unexpected(reply));
+    }
+    Ok(parse_pasv(&reply.text)?.port())
+}
+
+/// Reads a download to EOF into the thread's scratch buffer, comparing against the local
+/// copy when there is one. Returns the byte count.
+async fn receive(
+    plan: &Plan,
+    rec: &Recorder,
+    stream: &TcpStream,
+    cmd_start: Instant,
+) -> Result<u64, FtpError> {
+    let mut got: u64 = 0;
+    let mut first = true;
+    loop {
+        bounded(plan.timeout, stream.readable()).await?;
+        let read = SCRATCH.with_borrow_mut(|buf| -> Result<Option<usize>, FtpError> {
+            match stream.try_read(buf) {
+                Ok(n) => {
+                    if let Some(content) = &plan.content {
+                        check_content(content, got, &buf[..n])?;
+                    }
+                    Ok(Some(n))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        match read {
+            None => continue,
+            Some(0) => return Ok(got),
+            Some(n) => {
+                if first {
+                    rec.phase(Phase::FirstByte, cmd_start.elapsed());
+                    first = false;
+                }
+                got += n as u64;
+                rec.bytes_down(n as u64);
+            }
+        }
+    }
+}
+
+fn check_content(content: &[u8], offset: u64, chunk: &[u8]) -> Result<(), FtpError> {
+    let start = offset as usize;
+    let Some(expected) = content.get(start..start + chunk.len()) else {
+        return Err(FtpError::Length {
+            got: offset + chunk.len() as u64,
+            expected: content.len() as u64,
+        });
+    };
+    match expected.iter().zip(chunk).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(FtpError::Content(offset + i as u64)),
+    }
+}
+
+async fn send_upload(
+    plan: &Plan,
+    rec: &Recorder,
+    stream: &mut TcpStream,
+    size: u64,
+) -> Result<(), FtpError> {
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(WRITE_CHUNK as u64) as usize;
+        bounded(plan.timeout, stream.write_all(&UPLOAD_PATTERN[..n])).await?;
+        left -= n as u64;
+        rec.bytes_up(n as u64);
+    }
+    bounded(plan.timeout, stream.shutdown()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_check() {
+        let content = b"hello world";
+        assert!(check_content(content, 0, b"hello").is_ok());
+        assert!(check_content(content, 6, b"world").is_ok());
+        assert!(matches!(
+            check_content(content, 6, b"wxrld"),
+            Err(FtpError::Content(7))
+        ));
+        assert!(matches!(
+            check_content(content, 6, b"world!"),
+            Err(FtpError::Length {
+                got: 12,
+                expected: 11
+            })
+        ));
+    }
+}

@@ -1,0 +1,96 @@
+//! Client sockets built with socket2: outgoing connections bound to a chosen source
+//! address, and active-mode listeners on a session's own address.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    Ok(socket)
+}
+
+/// Lets `bind(ip, 0)` defer choosing the local port until `connect`, so the port only has
+/// to be unique per 4-tuple rather than per source address.
+fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: the fd is a live socket owned by `socket` for the whole call, and the option
+    // value points to a c_int that outlives the call, with its exact size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Connects to `target`, from `source` when given (port chosen at connect time).
+pub async fn connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = new_socket(&target)?;
+    if let Some(ip) = source {
+        if ip.is_ipv4() {
+            set_bind_address_no_port(&socket)?;
+        }
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    let std_stream: std::net::TcpStream = socket.into();
+    let stream = TcpSocket::from_std_stream(std_stream)
+        .connect(target)
+        .await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Listens on `ip` at an ephemeral port, for the server's active-mode data connection.
+pub fn listen(ip: IpAddr) -> io::Result<TcpListener> {
+    let addr = SocketAddr::new(ip, 0);
+    let socket = new_socket(&addr)?;
+    socket.bind(&addr.into())?;
+    socket.listen(8)?;
+    TcpListener::from_std(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn connect_from_source_and_accept() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = listen("127.0.0.1".parse().unwrap()).unwrap();
+            let target = listener.local_addr().unwrap();
+            let source: IpAddr = "127.0.0.3".parse().unwrap();
+            let (client, server) = tokio::join!(connect(target, Some(source)), listener.accept());
+            let mut client = client.unwrap();
+            let (mut server, peer) = server.unwrap();
+            assert_eq!(peer.ip(), source);
+            assert_eq!(client.local_addr().unwrap().ip(), source);
+            client.write_all(b"hi").await.unwrap();
+            let mut buf = [0u8; 2];
+            server.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"hi");
+        });
+    }
+}
