@@ -58,10 +58,10 @@ impl Server {
     /// Start `ringftpd serve ROOT` on 127.0.0.1 port 0 with extra flags.
     pub fn serve(root: &Path, extra: &[&str]) -> Server {
         let mut args: Vec<String> = vec!["serve".into(), root.display().to_string()];
-        if !extra.iter().any(|a| *a == "--listen") {
+        if !extra.contains(&"--listen") {
             args.extend(["--listen".into(), "127.0.0.1:0".into()]);
         }
-        if !extra.iter().any(|a| *a == "--passive-ports") {
+        if !extra.contains(&"--passive-ports") {
             args.extend(["--passive-ports".into(), free_port_range(64)]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));

@@ -67,10 +67,14 @@ fn listing_shows_files() {
     let server = Server::serve(root.path(), &[]);
     let list = run_ok(curl().arg(format!("ftp://{}/", server.addr())));
     let text = String::from_utf8(list).unwrap();
+    let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     assert!(
-        text.contains(" big.bin\r\n") && text.contains(" small.bin\r\n"),
+        lines
+            .iter()
+            .any(|l| l.starts_with("-rw") && l.ends_with(" big.bin")),
         "{text}"
     );
+    assert!(lines.iter().any(|l| l.ends_with(" small.bin")), "{text}");
     let names = run_ok(
         curl()
             .arg("--list-only")

@@ -28,7 +28,7 @@ const MONTHS: [&str; 12] = [
 const SIX_MONTHS_SECS: i64 = 182 * 24 * 3600 + 12 * 3600;
 
 enum Source {
-    Dir { path: PathBuf, entries: ReadDir },
+    Dir(ReadDir),
     File(Option<PathBuf>),
 }
 
@@ -50,10 +50,7 @@ impl ListingStream {
     ) -> io::Result<ListingStream> {
         let meta = fs::metadata(path)?;
         let source = if meta.is_dir() {
-            Source::Dir {
-                path: path.to_path_buf(),
-                entries: fs::read_dir(path)?,
-            }
+            Source::Dir(fs::read_dir(path)?)
         } else {
             Source::File(Some(path.to_path_buf()))
         };
@@ -75,7 +72,7 @@ impl ListingStream {
                     Some(p) => p,
                     None => return Ok(false),
                 },
-                Source::Dir { entries, .. } => match entries.next() {
+                Source::Dir(entries) => match entries.next() {
                     Some(Ok(e)) => e.path(),
                     // An entry that vanished or cannot be read is skipped.
                     Some(Err(_)) => continue,

@@ -128,10 +128,7 @@ async fn transfer_body(
             } else {
                 send_file(worker, &sock, &file, offset, &moved, counter).await
             }
-            .map(|n| {
-                bump(&worker.metrics.transfers_out);
-                n
-            })
+            .inspect(|_| bump(&worker.metrics.transfers_out))
         }
         Prepared::Receive(upload) => {
             let counter = &worker.metrics.bytes_in;

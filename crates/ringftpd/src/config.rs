@@ -107,7 +107,7 @@ pub struct LimitConfig {
     pub login_failure_delay_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
     /// Allow PORT/EPRT to addresses other than the client's (FTP bounce). Off.
@@ -125,7 +125,7 @@ pub struct LogConfig {
     pub xferlog: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
@@ -202,28 +202,12 @@ impl Default for LimitConfig {
     }
 }
 
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        SecurityConfig {
-            allow_foreign_active: false,
-            allow_privileged_active_port: false,
-            allow_foreign_passive: false,
-        }
-    }
-}
-
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".into(),
             xferlog: None,
         }
-    }
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        MetricsConfig { listen: None }
     }
 }
 
