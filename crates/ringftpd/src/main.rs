@@ -82,6 +82,11 @@ fn run(cli: Cli) -> Result<(), String> {
         return Ok(());
     }
     init_logging(&file.log.level)?;
+    // Every session holds a control socket and often a data socket and a pipe.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => info!(open_files = n, "open-file limit"),
+        Err(e) => warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let session_slot = engine_config.session.clone();
     let engine = Engine::start(engine_config).map_err(|e| e.to_string())?;
     let root = file
