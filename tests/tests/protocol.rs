@@ -193,3 +193,22 @@ fn ipv6_loopback_works() {
     );
     assert_eq!(out, std::fs::read(root.path().join("small.bin")).unwrap());
 }
+
+#[test]
+fn a_second_server_cannot_share_the_port() {
+    let root = served_tree();
+    let server = Server::serve(root.path(), &[]);
+    let out = std::process::Command::new(ringftp_tests::binary("ringftpd"))
+        .arg("serve")
+        .arg(root.path())
+        .args(["--listen", &server.addr().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot listen on") && err.contains("in use"),
+        "{err}"
+    );
+    still_serves(&server, root.path());
+}

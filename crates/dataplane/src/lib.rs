@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod net;
 pub mod passive_ports;
 pub mod pipes;
-mod sys;
+pub(crate) mod sys;
 pub mod transfer;
 pub mod transfer_log;
 pub mod uring_ops;

@@ -23,6 +23,17 @@ fn socket_for(addr: &SocketAddr) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// Fail with EADDRINUSE if anything already listens on `addr`. SO_REUSEPORT would
+/// otherwise let a second server (same user) silently share the port with us.
+pub fn ensure_port_free(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = socket_for(&addr)?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())
+}
+
 /// A non-blocking control listener; SO_REUSEPORT lets every worker bind the same
 /// address and the kernel spread connections across them.
 pub fn control_listener(addr: SocketAddr) -> io::Result<TcpListener> {

@@ -59,3 +59,29 @@ pub fn pin_to_cpu(cpu: usize) -> bool {
 pub fn io_uring_available() -> io::Result<()> {
     io_uring::IoUring::new(2).map(|_| ())
 }
+
+/// splice(2) between a pipe and a socket, both non-blocking, so it never blocks:
+/// it moves what fits now and fails with WouldBlock otherwise.
+pub fn splice_nonblocking(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    len: usize,
+) -> io::Result<usize> {
+    // SAFETY: null offsets are allowed for pipes and sockets (current position);
+    // both fds are valid for the duration of the call.
+    let n = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

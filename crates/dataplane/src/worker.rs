@@ -78,6 +78,7 @@ impl Engine {
         for addr in &config.listen {
             // With port 0 the first bind picks the port and the others share it.
             let mut addr = *addr;
+            net::ensure_port_free(addr).map_err(|source| EngineError::Listen { addr, source })?;
             for listeners in per_worker.iter_mut() {
                 let l = net::control_listener(addr)
                     .map_err(|source| EngineError::Listen { addr, source })?;
