@@ -19,7 +19,7 @@ pub struct PassiveListener {
     pub listener: Rc<TcpListener>,
     pub addr: SocketAddr,
     pub opened: Instant,
-    _lease: PortLease,
+    lease: Option<PortLease>,
 }
 
 impl PassiveListener {
@@ -36,12 +36,13 @@ impl PassiveListener {
                         listener: Rc::new(listener),
                         addr,
                         opened: Instant::now(),
-                        _lease: lease,
+                        lease: Some(lease),
                     })
                 }
                 Err(e) => debug!(%addr, error = %e, "passive port unavailable, trying next"),
             }
         }
+        worker.ports.note_exhausted();
         None
     }
 }
@@ -59,6 +60,13 @@ pub enum DataChannel {
     Active(SocketAddr),
 }
 
+/// An established data connection; a passive port stays leased until it is dropped,
+/// because the accepted connection still uses that local port.
+pub struct DataConnection {
+    pub stream: Rc<TcpStream>,
+    _lease: Option<PortLease>,
+}
+
 /// Make the data connection. Passive: accept until a connection from the control
 /// peer's address arrives; others are closed and counted (port stealing).
 pub async fn establish(
@@ -67,9 +75,9 @@ pub async fn establish(
     control_peer: IpAddr,
     control_local: IpAddr,
     cancel: &CancelToken,
-) -> io::Result<Rc<TcpStream>> {
+) -> io::Result<DataConnection> {
     match channel {
-        DataChannel::Passive(passive) => {
+        DataChannel::Passive(mut passive) => {
             cancel.watch_listener(&passive.listener);
             loop {
                 let (stream, peer) = net::accept(&passive.listener).await?;
@@ -82,7 +90,10 @@ pub async fn establish(
                     let _ = stream.set_nodelay(true);
                     let stream = Rc::new(stream);
                     cancel.watch_stream(&stream);
-                    return Ok(stream);
+                    return Ok(DataConnection {
+                        stream,
+                        _lease: passive.lease.take(),
+                    });
                 }
                 bump(&worker.metrics.passive_foreign_refused);
                 debug!(%peer, %control_peer, "refused data connection from a foreign address");
@@ -97,7 +108,10 @@ pub async fn establish(
                 return Err(io::ErrorKind::Interrupted.into());
             }
             let _ = stream.set_nodelay(true);
-            Ok(stream)
+            Ok(DataConnection {
+                stream,
+                _lease: None,
+            })
         }
     }
 }

@@ -146,6 +146,12 @@ impl PortPool {
         lease
     }
 
+    /// Count a lease that was useless because no port of the slice could be bound.
+    pub fn note_exhausted(&self) {
+        self.exhausted.set(self.exhausted.get() + 1);
+        self.publish();
+    }
+
     /// The slice this pool hands out.
     pub fn range(&self) -> PortRange {
         self.range

@@ -113,12 +113,13 @@ async fn transfer_body(
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
     let prepared = prepare(worker, &request.kind)?;
-    let sock = establish(channel, worker, who.peer.ip(), who.local.ip(), cancel)
+    let connection = establish(channel, worker, who.peer.ip(), who.local.ip(), cancel)
         .await
         .map_err(|e| {
             debug!(error = %e, "data connection failed");
             TransferFailure::DataConnection
         })?;
+    let sock = connection.stream.clone();
     progress.set(Instant::now());
     let _ = events.send(Event::DataConnected);
     let moved = Moved { progress, bytes };
@@ -150,8 +151,10 @@ async fn transfer_body(
             send_listing(&sock, stream, &moved, &worker.metrics.bytes_out).await
         }
     };
-    // Closing after a complete send still delivers the queued bytes (no SO_LINGER).
+    // Closing after a complete send still delivers the queued bytes (no SO_LINGER);
+    // a passive port returns to the pool only now that its connection is closed.
     drop(sock);
+    drop(connection);
     result
 }
 
