@@ -81,7 +81,7 @@ fn run(cli: Cli) -> Result<(), String> {
         );
         return Ok(());
     }
-    init_logging(&file.log.level)?;
+    let log_filter = init_logging(&file.log.level)?;
     // Every session holds a control socket and often a data socket and a pipe.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => info!(open_files = n, "open-file limit"),
@@ -109,14 +109,19 @@ fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     for signal in signals.forever() {
         if signal == SIGHUP {
-            match reload(&cli, folder.as_deref(), guard.clone()) {
+            match reload(&cli, folder.as_deref(), guard.clone(), &limits) {
                 Ok((new_file, session)) => {
+                    if std::env::var_os("RUST_LOG").is_none() {
+                        if let Ok(filter) = EnvFilter::try_new(&new_file.log.level) {
+                            let _ = log_filter.reload(filter);
+                        }
+                    }
                     *session_slot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(session);
                     limits.set_limits(
                         new_file.limits.max_sessions,
                         new_file.limits.max_sessions_per_ip,
                     );
-                    info!("configuration reloaded");
+                    info!("configuration reloaded (listen addresses, workers, ports and timeouts apply after a restart)");
                 }
                 Err(e) => warn!(error = %e, "reload refused; keeping the running configuration"),
             }
@@ -131,27 +136,41 @@ fn run(cli: Cli) -> Result<(), String> {
     Ok(())
 }
 
+/// Read and fully validate the config again; only session-level settings, limits and
+/// the log level are applied to the running server.
 fn reload(
     cli: &Cli,
     folder: Option<&std::path::Path>,
     guard: Arc<ringftp_control::policy::LoginGuard>,
+    limits: &Arc<ConnectionLimits>,
 ) -> Result<(FileConfig, ringftp_control::session::SessionConfig), String> {
     let file = load_config(cli, folder)?;
+    EnvFilter::try_new(&file.log.level).map_err(|e| format!("invalid `log.level`: {e}"))?;
+    let check = file
+        .session_config(guard.clone())
+        .map_err(|e| e.to_string())?;
+    file.engine_config(check, limits.clone(), None)
+        .map_err(|e| e.to_string())?;
     let session = file.session_config(guard).map_err(|e| e.to_string())?;
     Ok((file, session))
 }
 
-fn init_logging(level: &str) -> Result<(), String> {
+type LogFilter = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+fn init_logging(level: &str) -> Result<LogFilter, String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = match std::env::var("RUST_LOG") {
         Ok(env) if !env.is_empty() => EnvFilter::try_new(env),
         _ => EnvFilter::try_new(level),
     }
     .map_err(|e| format!("invalid `log.level` {level:?}: {e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
-    Ok(())
+    Ok(handle)
 }
 
 fn hash_password() -> Result<(), String> {
