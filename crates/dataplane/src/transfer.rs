@@ -23,6 +23,7 @@ use crate::cancel::{CancelReason, CancelToken};
 use crate::data_channel::{establish, DataChannel};
 use crate::metrics::bump;
 use crate::net;
+use crate::pipes::Pipe;
 use crate::sys;
 use crate::transfer_log::{Direction, TransferRecord};
 use crate::uring_ops;
@@ -316,37 +317,72 @@ async fn send_file(
     if size - offset <= worker.config.small_file_max {
         return send_buffered(sock, file, offset, size, moved, counter).await;
     }
-    let pipe = worker.pipes.take().map_err(|_| TransferFailure::Local)?;
-    let mut pos = offset;
-    while pos < size {
-        let want = (pipe.capacity() as u64).min(size - pos) as u32;
-        let filled = uring_ops::splice(file, Some(pos), &pipe.write, None, want)
-            .await
-            .map_err(|_| TransferFailure::Local)?;
-        if filled == 0 {
-            // The file shrank under us: fail rather than send a short file as complete.
-            return Err(TransferFailure::Local);
-        }
-        pos += filled as u64;
-        let mut in_pipe = filled;
-        while in_pipe > 0 {
-            // The socket side never blocks (both ends are non-blocking), so a direct
-            // splice avoids an io-wq round trip; only the disk side goes through io_uring.
-            match sys::splice_nonblocking(pipe.read.as_fd(), sock.as_fd(), in_pipe) {
-                Ok(0) => return Err(TransferFailure::ConnectionLost),
-                Ok(n) => {
-                    in_pipe -= n;
-                    moved.add(n, counter);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(lost(e)),
+    // Two pipes, double-buffered: while one drains into the socket the next chunk is
+    // spliced from the file (an io-wq hop), so the socket never waits for the disk side.
+    let pipes = [
+        worker.pipes.take().map_err(|_| TransferFailure::Local)?,
+        worker.pipes.take().map_err(|_| TransferFailure::Local)?,
+    ];
+    let chunk = pipes[0].capacity().min(pipes[1].capacity()) as u64;
+    let fill = |pipe: usize, pos: u64| {
+        let want = chunk.min(size - pos) as u32;
+        let write_end = pipes[pipe].write.clone();
+        async move {
+            if want == 0 {
+                return Ok(0);
+            }
+            match uring_ops::splice(file, Some(pos), &write_end, None, want).await {
+                // The file shrank under us: fail rather than send a short file as complete.
+                Ok(0) => Err(TransferFailure::Local),
+                Ok(n) => Ok(n),
+                Err(_) => Err(TransferFailure::Local),
             }
         }
+    };
+    let mut current = 0;
+    let mut in_pipe = fill(current, offset).await?;
+    let mut pos = offset + in_pipe as u64;
+    while in_pipe > 0 {
+        let next = 1 - current;
+        // join! polls both to completion, so no splice is ever dropped mid-flight.
+        let (filled, drained) = tokio::join!(
+            fill(next, pos),
+            drain_pipe(&pipes[current], sock, in_pipe, moved, counter)
+        );
+        drained?;
+        in_pipe = filled?;
+        pos += in_pipe as u64;
+        current = next;
     }
     Ok(pos - offset)
+}
+
+/// Move `len` bytes from a pipe into the socket, waiting for writability as needed.
+async fn drain_pipe(
+    pipe: &Pipe,
+    sock: &Rc<TcpStream>,
+    len: usize,
+    moved: &Moved<'_>,
+    counter: &AtomicU64,
+) -> Result<(), TransferFailure> {
+    let mut in_pipe = len;
+    while in_pipe > 0 {
+        // The socket side never blocks (both ends are non-blocking), so a direct
+        // splice avoids an io-wq round trip; only the disk side goes through io_uring.
+        match sys::splice_nonblocking(pipe.read.as_fd(), sock.as_fd(), in_pipe) {
+            Ok(0) => return Err(TransferFailure::ConnectionLost),
+            Ok(n) => {
+                in_pipe -= n;
+                moved.add(n, counter);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(lost(e)),
+        }
+    }
+    Ok(())
 }
 
 async fn send_buffered(
