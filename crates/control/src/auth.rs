@@ -181,11 +181,15 @@ impl Authenticator {
         }
     }
 
-    /// Check a login.
+    /// True if `user` logs in anonymously (cheap: no password hash involved).
+    pub fn is_anonymous(&self, user: &[u8]) -> bool {
+        self.anonymous.enabled
+            && (user.eq_ignore_ascii_case(b"anonymous") || user.eq_ignore_ascii_case(b"ftp"))
+    }
+
+    /// Check a login. Named users cost an argon2 verification: run it off the event loop.
     pub fn login(&self, user: &[u8], pass: &[u8]) -> Result<Account, AuthError> {
-        let is_anonymous =
-            user.eq_ignore_ascii_case(b"anonymous") || user.eq_ignore_ascii_case(b"ftp");
-        if is_anonymous && self.anonymous.enabled {
+        if self.is_anonymous(user) {
             if self.anonymous.require_email && !pass.contains(&b'@') {
                 return Err(AuthError::Denied);
             }

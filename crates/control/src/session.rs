@@ -49,8 +49,21 @@ pub enum Action {
     Abort,
     /// Forget the data channel (passive listener or active target).
     ResetDataChannel,
+    /// Check a named user's password off the event loop (with
+    /// [`SessionConfig::auth`]) and report [`Event::LoginChecked`].
+    VerifyPassword { user: Vec<u8>, password: Secret },
     /// Close the control connection once the replies are written.
     Close,
+}
+
+/// A password in transit; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// A data transfer the data plane carries out.
@@ -104,6 +117,8 @@ pub enum Event {
     TransferFailed(TransferFailure),
     /// The transfer stopped because of ABOR.
     TransferAborted,
+    /// The outcome of [`Action::VerifyPassword`]: the account, or `None` if refused.
+    LoginChecked(Option<Account>),
 }
 
 /// Why a transfer failed, as far as the client needs to know.
@@ -168,6 +183,8 @@ impl Step {
 enum Login {
     AwaitUser,
     AwaitPass(Vec<u8>),
+    /// A password check runs off the event loop (argon2 takes milliseconds).
+    Verifying,
     LoggedIn(Box<LoggedIn>),
 }
 
@@ -270,6 +287,17 @@ impl Session {
         self.transfer != TransferState::Idle
     }
 
+    /// True while the data plane works for this session (a transfer or a password
+    /// check); commands other than ABOR and STAT wait until it is done.
+    pub fn busy(&self) -> bool {
+        self.transfer_in_progress() || matches!(self.login, Login::Verifying)
+    }
+
+    /// The settings this session runs with.
+    pub fn config(&self) -> &Arc<SessionConfig> {
+        &self.config
+    }
+
     /// Commands handled at once while a transfer runs; others wait for it to end.
     pub fn runs_during_transfer(command: &Result<Command, ParseError>) -> bool {
         matches!(command, Ok(Command::Abor | Command::Stat(None)))
@@ -354,17 +382,31 @@ impl Session {
                 return Step::reply(230, "Already logged in.");
             }
             Login::AwaitUser => return Step::reply(503, "Login with USER first."),
+            Login::Verifying => {
+                self.login = Login::Verifying;
+                return Step::reply(503, "Login check in progress.");
+            }
         };
+        if !self.config.auth.is_anonymous(&user) {
+            self.login = Login::Verifying;
+            return Step::default().with(Action::VerifyPassword {
+                user,
+                password: Secret(pass.to_vec()),
+            });
+        }
+        let account = self.config.auth.login(&user, pass).ok();
+        self.finish_login(account)
+    }
+
+    fn finish_login(&mut self, account: Option<Account>) -> Step {
         let guard = &self.config.login_guard;
         let ip = self.peer.ip();
-        let account = match self.config.auth.login(&user, pass) {
-            Ok(account) => account,
-            Err(_) => {
-                let delay = guard.record_failure(ip, Instant::now());
-                let mut step = Step::reply(530, "Login incorrect.");
-                step.delay = delay;
-                return step;
-            }
+        let Some(account) = account else {
+            self.login = Login::AwaitUser;
+            let delay = guard.record_failure(ip, Instant::now());
+            let mut step = Step::reply(530, "Login incorrect.");
+            step.delay = delay;
+            return step;
         };
         let root = account
             .root
@@ -377,7 +419,10 @@ impl Session {
                 self.cwd = VirtualPath::root();
                 Step::reply(230, "Login successful.")
             }
-            Err(_) => Step::reply(530, "Login incorrect: home directory unavailable."),
+            Err(_) => {
+                self.login = Login::AwaitUser;
+                Step::reply(530, "Login incorrect: home directory unavailable.")
+            }
         }
     }
 
@@ -915,6 +960,13 @@ impl Session {
                 self.finish_transfer();
                 self.abort_replies()
             }
+            Event::LoginChecked(account) => {
+                if matches!(self.login, Login::Verifying) {
+                    self.finish_login(account)
+                } else {
+                    Step::default()
+                }
+            }
         }
     }
 
@@ -1068,8 +1120,22 @@ mod tests {
         let mut s = session(dir.path(), Permissions::read_only());
         run(&mut s, "USER nobody");
         let step = run(&mut s, "PASS wrong");
+        let Some(Action::VerifyPassword { user, password }) = step.action else {
+            panic!("named users are checked off the event loop: {step:?}");
+        };
+        assert!(step.replies.is_empty());
+        assert!(s.busy());
+        assert!(
+            !format!("{password:?}").contains("wrong"),
+            "passwords are never printed"
+        );
+        assert_eq!(code(&run(&mut s, "PASS again")), 503);
+        let account = s.config().auth.login(&user, &password.0).ok();
+        let step = s.on_event(Event::LoginChecked(account));
         assert_eq!(code(&step), 530);
         assert!(step.delay > Duration::ZERO);
+        assert!(!s.busy());
+        assert_eq!(code(&run(&mut s, "RETR x")), 530);
     }
 
     #[test]

@@ -144,7 +144,7 @@ impl Connection {
             Instant::now(),
         );
         loop {
-            while !self.session.transfer_in_progress() {
+            while !self.session.busy() {
                 let Some(command) = queue.pop_front() else {
                     break;
                 };
@@ -152,7 +152,7 @@ impl Connection {
                     return;
                 }
             }
-            let busy = self.session.transfer_in_progress();
+            let busy = self.session.busy();
             if close_when_idle && !busy {
                 let _ = self
                     .write_reply(Reply::new(421, "Server shutting down."))
@@ -166,7 +166,10 @@ impl Connection {
             tokio::select! {
                 biased;
                 Some(event) = events.recv() => {
-                    let finished = !matches!(event, Event::DataConnected | Event::PassiveListening(_) | Event::PassiveUnavailable);
+                    let finished = matches!(
+                        event,
+                        Event::TransferDone { .. } | Event::TransferFailed(_) | Event::TransferAborted
+                    );
                     if finished {
                         if let Some(t) = self.transfer.take() {
                             let _ = t.handle.await;
@@ -193,7 +196,7 @@ impl Connection {
                         }
                         Some(Input::Line(line)) => command::parse(&line),
                     };
-                    if self.session.transfer_in_progress() && !Session::runs_during_transfer(&command) {
+                    if self.session.busy() && !Session::runs_during_transfer(&command) {
                         if queue.len() >= MAX_QUEUED {
                             let _ = self.write_reply(Reply::new(421, "Too many commands queued; closing.")).await;
                             return;
@@ -304,6 +307,20 @@ impl Connection {
                 if let Some(t) = &self.transfer {
                     t.cancel.cancel(CancelReason::Abort);
                 }
+            }
+            Action::VerifyPassword { user, password } => {
+                // argon2 takes milliseconds of CPU: keep it off this core's event loop.
+                let config = self.session.config().clone();
+                let events = self.event_tx.clone();
+                tokio_uring::spawn(async move {
+                    let checked = tokio::task::spawn_blocking(move || {
+                        config.auth.login(&user, &password.0).ok()
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                    let _ = events.send(Event::LoginChecked(checked));
+                });
             }
             Action::Close => return Flow::Close,
         }
