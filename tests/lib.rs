@@ -238,6 +238,14 @@ impl RawFtp {
         self.writer.write_all(bytes).expect("write control");
     }
 
+    /// Send bytes as TCP urgent data (MSG_OOB), as clients do around ABOR.
+    pub fn send_urgent(&mut self, bytes: &[u8]) {
+        let sent = socket2::SockRef::from(&self.writer)
+            .send_out_of_band(bytes)
+            .expect("send urgent data");
+        assert_eq!(sent, bytes.len());
+    }
+
     /// Send one command line and read its reply.
     pub fn cmd(&mut self, line: &str) -> (u16, String) {
         self.send_raw(format!("{line}\r\n").as_bytes());

@@ -212,3 +212,28 @@ fn a_second_server_cannot_share_the_port() {
     );
     still_serves(&server, root.path());
 }
+
+#[test]
+fn abor_sent_as_urgent_data_is_understood() {
+    let root = served_tree();
+    let server = Server::serve(root.path(), &[]);
+    let mut ftp = RawFtp::login(server.addr());
+    let mut data = ftp.epsv_connect();
+    assert_eq!(ftp.cmd("RETR large.bin").0, 150);
+    let mut buf = vec![0u8; 64 * 1024];
+    data.read_exact(&mut buf).unwrap();
+    // As Python's ftplib does: the whole line with MSG_OOB, so its last byte is urgent.
+    ftp.send_urgent(b"ABOR\r\n");
+    assert_eq!(ftp.reply().0, 426);
+    assert_eq!(ftp.reply().0, 226);
+    // As lftp does: Telnet IP, then IAC DM with the DM byte urgent (Synch), then ABOR.
+    let mut data = ftp.epsv_connect();
+    assert_eq!(ftp.cmd("RETR large.bin").0, 150);
+    data.read_exact(&mut buf).unwrap();
+    ftp.send_raw(b"\xff\xf4\xff");
+    ftp.send_urgent(b"\xf2");
+    ftp.send_raw(b"ABOR\r\n");
+    assert_eq!(ftp.reply().0, 426);
+    assert_eq!(ftp.reply().0, 226);
+    assert_eq!(ftp.cmd("NOOP").0, 200);
+}

@@ -55,6 +55,9 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, perm
     worker.metrics.sessions_open.fetch_add(1, Relaxed);
     let local = stream.local_addr().unwrap_or(peer);
     let _ = stream.set_nodelay(true);
+    // Clients send ABOR (or the Telnet Synch before it) as TCP urgent data; without
+    // OOBINLINE Linux pulls the urgent byte out of the stream and the line is lost.
+    let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
     let ctrl = Rc::new(stream);
     let (line_tx, line_rx) = mpsc::channel(8);
     let reader = tokio_uring::spawn(read_lines(ctrl.clone(), worker.config.max_line, line_tx));
