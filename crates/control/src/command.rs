@@ -96,6 +96,9 @@ pub enum ParseError {
     },
     #[error("{0} with that argument is not implemented.")]
     NotImplemented(&'static str),
+    /// RFC 2428: an EPRT/EPSV network protocol other than 1 (IPv4) or 2 (IPv6).
+    #[error("Network protocol not supported, use (1,2)")]
+    UnsupportedProtocol,
 }
 
 impl ParseError {
@@ -105,6 +108,7 @@ impl ParseError {
             ParseError::Empty | ParseError::UnknownCommand(_) => 500,
             ParseError::MissingArgument(_) | ParseError::BadArgument { .. } => 501,
             ParseError::NotImplemented(_) => 504,
+            ParseError::UnsupportedProtocol => 522,
         }
     }
 }
@@ -373,7 +377,7 @@ fn parse_eprt(arg: &[u8]) -> Result<SocketAddr, ParseError> {
             .parse::<std::net::Ipv6Addr>()
             .map(|ip| SocketAddr::new(ip.into(), port))
             .map_err(|_| bad("family 2 needs an IPv6 address")),
-        _ => Err(bad("unknown network protocol")),
+        _ => Err(ParseError::UnsupportedProtocol),
     }
 }
 
@@ -383,6 +387,9 @@ fn parse_epsv(arg: Option<&[u8]>) -> Result<EpsvArg, ParseError> {
         Some(a) if a.eq_ignore_ascii_case(b"ALL") => Ok(EpsvArg::All),
         Some(b"1") => Ok(EpsvArg::Protocol(1)),
         Some(b"2") => Ok(EpsvArg::Protocol(2)),
+        Some(a) if !a.is_empty() && a.iter().all(u8::is_ascii_digit) => {
+            Err(ParseError::UnsupportedProtocol)
+        }
         Some(_) => Err(ParseError::BadArgument {
             verb: "EPSV",
             reason: "expected 1, 2 or ALL",
@@ -456,7 +463,6 @@ mod tests {
             Ok(Command::Eprt("[::1]:5282".parse().unwrap()))
         );
         for bad in [
-            "EPRT |3|1.2.3.4|5|",
             "EPRT |1|::1|5|",
             "EPRT |2|1.2.3.4|5|",
             "EPRT |1|1.2.3.4|0|",
@@ -473,7 +479,9 @@ mod tests {
         assert_eq!(p("EPSV"), Ok(Command::Epsv(EpsvArg::Any)));
         assert_eq!(p("EPSV all"), Ok(Command::Epsv(EpsvArg::All)));
         assert_eq!(p("EPSV 2"), Ok(Command::Epsv(EpsvArg::Protocol(2))));
-        assert!(p("EPSV 3").is_err());
+        assert_eq!(p("EPSV 3").unwrap_err().reply_code(), 522);
+        assert_eq!(p("EPRT |3|1.2.3.4|5|").unwrap_err().reply_code(), 522);
+        assert_eq!(p("EPSV x").unwrap_err().reply_code(), 501);
         assert_eq!(p("TYPE A N"), Ok(Command::Type(TransferType::Ascii)));
         assert_eq!(p("type i"), Ok(Command::Type(TransferType::Image)));
         assert_eq!(p("TYPE L 8"), Ok(Command::Type(TransferType::Image)));
