@@ -69,21 +69,6 @@ pub struct UsersFile {
     users: HashMap<String, UserRecord>,
 }
 
-fn permissions(names: &[String]) -> Result<Permissions, AuthError> {
-    let mut p = Permissions::default();
-    for n in names {
-        match n.as_str() {
-            "read" => p.read = true,
-            "write" => p.write = true,
-            "delete" => p.delete = true,
-            "mkdir" => p.mkdir = true,
-            "rename" => p.rename = true,
-            other => return Err(AuthError::Config(format!("unknown permission {other:?}"))),
-        }
-    }
-    Ok(p)
-}
-
 impl UsersFile {
     /// Parse the TOML text of a users file.
     pub fn parse(text: &str) -> Result<UsersFile, AuthError> {
@@ -106,7 +91,7 @@ impl UsersFile {
                 }
             }
             let perms = match &u.permissions {
-                Some(p) => permissions(p)?,
+                Some(p) => Permissions::from_names(p).map_err(AuthError::Config)?,
                 None => Permissions::read_only(),
             };
             let record = UserRecord {

@@ -164,6 +164,22 @@ impl Permissions {
         }
     }
 
+    /// Permissions from config names: `read`, `write`, `delete`, `mkdir`, `rename`.
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<Permissions, String> {
+        let mut p = Permissions::default();
+        for n in names {
+            match n.as_ref() {
+                "read" => p.read = true,
+                "write" => p.write = true,
+                "delete" => p.delete = true,
+                "mkdir" => p.mkdir = true,
+                "rename" => p.rename = true,
+                other => return Err(format!("unknown permission {other:?}")),
+            }
+        }
+        Ok(p)
+    }
+
     /// Everything.
     pub fn all() -> Permissions {
         Permissions {

@@ -19,12 +19,7 @@ impl<D> OneshotOutputTransform for ResultTransform<D> {
     type StoredData = D;
 
     fn transform_oneshot_output(self, _data: D, cqe: cqueue::Entry) -> io::Result<usize> {
-        let res = cqe.result();
-        if res >= 0 {
-            Ok(res as usize)
-        } else {
-            Err(io::Error::from_raw_os_error(-res))
-        }
+        cqe_result(&cqe)
     }
 }
 
@@ -85,82 +80,79 @@ pub async fn send<A: AsRawFd + 'static>(
     submit((fd.clone(), buf), sqe).await
 }
 
-/// IORING_OP_RECV into a whole buffer (its length is the capacity used).
+/// IORING_OP_RECV into a whole buffer (its capacity is the length used).
 /// The buffer is handed back with the byte count.
-pub async fn recv<A: AsRawFd + 'static>(
-    fd: &Rc<A>,
-    mut buf: Vec<u8>,
-) -> (io::Result<usize>, Vec<u8>) {
-    let cap = buf.capacity();
-    // Bytes beyond the count returned are never read, so exposing the spare capacity
-    // as the receive target is sound; the length is set from the result below.
-    buf.clear();
-    let ptr = buf.as_mut_ptr();
-    let sqe = opcode::Recv::new(types::Fd(fd.as_raw_fd()), ptr, cap as u32).build();
-    let holder = RecvData {
-        _fd: fd.clone(),
-        buf,
-    };
-    let (res, holder) =
-        UnsubmittedOneshot::new(holder, RecvTransform(std::marker::PhantomData), sqe)
-            .submit()
-            .await;
-    let mut buf = holder.buf;
-    if let Ok(n) = res {
-        // SAFETY: the kernel wrote exactly `n <= cap` bytes into the buffer's
-        // allocation starting at `ptr`, which the op data kept alive and unmoved.
-        unsafe { buf.set_len(n.min(cap)) };
-    }
-    (res, buf)
-}
-
-struct RecvData<A> {
-    _fd: Rc<A>,
-    buf: Vec<u8>,
-}
-
-struct RecvTransform<A>(std::marker::PhantomData<fn() -> A>);
-
-impl<A> OneshotOutputTransform for RecvTransform<A> {
-    type Output = (io::Result<usize>, RecvData<A>);
-    type StoredData = RecvData<A>;
-
-    fn transform_oneshot_output(self, data: RecvData<A>, cqe: cqueue::Entry) -> Self::Output {
-        let res = cqe.result();
-        let res = if res >= 0 {
-            Ok(res as usize)
-        } else {
-            Err(io::Error::from_raw_os_error(-res))
-        };
-        (res, data)
-    }
+pub async fn recv<A: AsRawFd + 'static>(fd: &Rc<A>, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    into_buffer(fd, buf, |ptr, cap| {
+        opcode::Recv::new(types::Fd(fd.as_raw_fd()), ptr, cap).build()
+    })
+    .await
 }
 
 /// IORING_OP_READ at `offset` into a whole buffer (its capacity is the length used).
 pub async fn read_at<A: AsRawFd + 'static>(
     fd: &Rc<A>,
-    mut buf: Vec<u8>,
+    buf: Vec<u8>,
     offset: u64,
 ) -> (io::Result<usize>, Vec<u8>) {
+    into_buffer(fd, buf, |ptr, cap| {
+        opcode::Read::new(types::Fd(fd.as_raw_fd()), ptr, cap)
+            .offset(offset)
+            .build()
+    })
+    .await
+}
+
+/// Submit an op that fills `buf` from its start (built by `sqe` from the buffer's
+/// pointer and capacity); the buffer and the fd travel with the op until it completes.
+async fn into_buffer<A: AsRawFd + 'static>(
+    fd: &Rc<A>,
+    mut buf: Vec<u8>,
+    sqe: impl FnOnce(*mut u8, u32) -> squeue::Entry,
+) -> (io::Result<usize>, Vec<u8>) {
     let cap = buf.capacity();
+    // Bytes beyond the count returned are never read, so exposing the spare capacity
+    // as the target is sound; the length is set from the result below.
     buf.clear();
-    let ptr = buf.as_mut_ptr();
-    let sqe = opcode::Read::new(types::Fd(fd.as_raw_fd()), ptr, cap as u32)
-        .offset(offset)
-        .build();
-    let holder = RecvData {
+    let sqe = sqe(buf.as_mut_ptr(), cap as u32);
+    let holder = BufferData {
         _fd: fd.clone(),
         buf,
     };
     let (res, holder) =
-        UnsubmittedOneshot::new(holder, RecvTransform(std::marker::PhantomData), sqe)
+        UnsubmittedOneshot::new(holder, BufferTransform(std::marker::PhantomData), sqe)
             .submit()
             .await;
     let mut buf = holder.buf;
     if let Ok(n) = res {
         // SAFETY: the kernel wrote exactly `n <= cap` bytes into the buffer's
-        // allocation starting at `ptr`, which the op data kept alive and unmoved.
+        // allocation from its start, which the op data kept alive and unmoved.
         unsafe { buf.set_len(n.min(cap)) };
     }
     (res, buf)
+}
+
+struct BufferData<A> {
+    _fd: Rc<A>,
+    buf: Vec<u8>,
+}
+
+struct BufferTransform<A>(std::marker::PhantomData<fn() -> A>);
+
+impl<A> OneshotOutputTransform for BufferTransform<A> {
+    type Output = (io::Result<usize>, BufferData<A>);
+    type StoredData = BufferData<A>;
+
+    fn transform_oneshot_output(self, data: BufferData<A>, cqe: cqueue::Entry) -> Self::Output {
+        (cqe_result(&cqe), data)
+    }
+}
+
+fn cqe_result(cqe: &cqueue::Entry) -> io::Result<usize> {
+    let res = cqe.result();
+    if res >= 0 {
+        Ok(res as usize)
+    } else {
+        Err(io::Error::from_raw_os_error(-res))
+    }
 }

@@ -460,18 +460,7 @@ fn check_disjoint(slices: &[PortRange]) -> Result<(), ConfigError> {
 
 /// Parse permission names (`read`, `write`, `delete`, `mkdir`, `rename`).
 pub fn parse_permissions(names: &[String], key: &'static str) -> Result<Permissions, ConfigError> {
-    let mut p = Permissions::default();
-    for n in names {
-        match n.as_str() {
-            "read" => p.read = true,
-            "write" => p.write = true,
-            "delete" => p.delete = true,
-            "mkdir" => p.mkdir = true,
-            "rename" => p.rename = true,
-            other => return Err(invalid(key, format!("unknown permission {other:?}"))),
-        }
-    }
-    Ok(p)
+    Permissions::from_names(names).map_err(|reason| invalid(key, reason))
 }
 
 #[cfg(test)]
