@@ -57,8 +57,19 @@ impl LineReader {
     }
 
     /// Feed received bytes.
-    pub fn push(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while let Some((&b, rest)) = bytes.split_first() {
+            if self.telnet == Telnet::Data && b != IAC && b != b'\n' {
+                // Fast path: copy the run of plain bytes up to the next LF or IAC at once.
+                let run = bytes
+                    .iter()
+                    .position(|&c| c == IAC || c == b'\n')
+                    .unwrap_or(bytes.len());
+                self.plain(&bytes[..run]);
+                bytes = &bytes[run..];
+                continue;
+            }
+            bytes = rest;
             match self.telnet {
                 Telnet::Command => {
                     self.telnet = Telnet::Data;
@@ -74,6 +85,19 @@ impl LineReader {
                 Telnet::Data => self.data(b),
             }
         }
+    }
+
+    /// Append bytes that hold no LF, with the same bound as [`Self::data`].
+    fn plain(&mut self, run: &[u8]) {
+        if self.discarding {
+            return;
+        }
+        if self.current.len() + run.len() > self.max_line + 1 {
+            self.current = Vec::new();
+            self.discarding = true;
+            return;
+        }
+        self.current.extend_from_slice(run);
     }
 
     fn data(&mut self, b: u8) {
