@@ -315,7 +315,10 @@ impl Connection {
                 // argon2 takes milliseconds of CPU: keep it off this core's event loop.
                 let config = self.session.config().clone();
                 let events = self.event_tx.clone();
+                let slots = self.worker.password_checks.clone();
                 tokio_uring::spawn(async move {
+                    // The semaphore is never closed, so acquiring only waits.
+                    let _slot = slots.acquire_owned().await;
                     let checked = tokio::task::spawn_blocking(move || {
                         config.auth.login(&user, &password.0).ok()
                     })

@@ -52,7 +52,13 @@ pub struct Worker {
     pub pipes: Rc<PipePool>,
     pub metrics: Arc<WorkerMetrics>,
     pub state: watch::Receiver<RunState>,
+    /// Bounds concurrent password checks: each argon2 verification takes ~19 MiB and
+    /// milliseconds of CPU, so a login flood must queue, not spawn a thread per login.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// Password checks a worker runs at once on the blocking pool.
+const PASSWORD_CHECKS_PER_WORKER: usize = 2;
 
 /// The running server: worker threads and the handle to stop them.
 pub struct Engine {
@@ -180,6 +186,7 @@ fn run_worker(
         config,
         metrics,
         state,
+        password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_PER_WORKER)),
     });
     runtime.block_on(worker_main(worker, listeners));
 }
