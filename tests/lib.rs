@@ -298,3 +298,317 @@ impl RawFtp {
         std::net::TcpStream::connect((ip, port)).expect("connect data")
     }
 }
+
+// ---------------------------------------------------------------------------
+// Helpers for the hardening and operations tests.
+// ---------------------------------------------------------------------------
+
+/// Poll `f` every 20 ms until it is true or `timeout` passes; returns the last result.
+/// For waiting on asynchronous effects (closing, reloads), never as a fixed delay.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A range of `n` free ports below the kernel's ephemeral range (so client sockets
+/// cannot take them), distinct for each call in this process; every port is checked
+/// to be bindable on 127.0.0.1 when handed out.
+pub fn private_port_range(n: u16) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    const HIGH: u32 = 32_000;
+    let start = LOW + (std::process::id() % 100) * 200;
+    for _ in 0..200 {
+        let offset = NEXT.fetch_add(u32::from(n), Ordering::Relaxed);
+        let first = LOW + (start - LOW + offset) % (HIGH - LOW - u32::from(n));
+        let free = (first..first + u32::from(n))
+            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p as u16)).is_ok());
+        if free {
+            return format!("{}-{}", first, first + u32::from(n) - 1);
+        }
+    }
+    panic!("no {n} free consecutive ports below 32000");
+}
+
+/// How to start a server beyond its arguments.
+#[derive(Debug, Default, Clone)]
+pub struct Launch {
+    /// Shell code run before `exec ringftpd ...` (e.g. `ulimit -f 64`), by `sh -c`.
+    pub shell_prelude: Option<String>,
+    /// Write the server's stderr (its diagnostic log) to this file.
+    pub stderr_file: Option<PathBuf>,
+    /// `RUST_LOG` for the server (default: `RINGFTPD_TEST_LOG` or `warn`).
+    pub log: Option<String>,
+}
+
+impl Server {
+    /// Start ringftpd with these arguments and launch options; waits for its
+    /// "serving" lines like [`Server::start`].
+    pub fn launch(args: &[String], launch: &Launch) -> Server {
+        let listen_count = args.iter().filter(|a| *a == "--listen").count().max(1);
+        let mut command = match &launch.shell_prelude {
+            Some(prelude) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("{prelude}\nexec \"$0\" \"$@\""))
+                    .arg(binary("ringftpd"));
+                c
+            }
+            None => Command::new(binary("ringftpd")),
+        };
+        let log = launch.log.clone().unwrap_or_else(|| {
+            std::env::var("RINGFTPD_TEST_LOG").unwrap_or_else(|_| "warn".into())
+        });
+        command
+            .args(args)
+            .env("RUST_LOG", log)
+            .stdout(Stdio::piped());
+        match &launch.stderr_file {
+            Some(path) => command.stderr(std::fs::File::create(path).expect("create stderr file")),
+            None => command.stderr(Stdio::inherit()),
+        };
+        let mut child = command.spawn().expect("start ringftpd");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+        let mut addrs = Vec::new();
+        while addrs.len() < listen_count {
+            let mut line = String::new();
+            let n = stdout.read_line(&mut line).expect("read ringftpd stdout");
+            assert!(
+                n > 0,
+                "ringftpd exited before listening (status {:?})",
+                child.try_wait()
+            );
+            if let Some(addr) = line
+                .trim()
+                .rsplit(" on ")
+                .next()
+                .and_then(|a| a.parse().ok())
+            {
+                addrs.push(addr);
+            }
+        }
+        Server {
+            child,
+            addrs,
+            _stdout: stdout,
+        }
+    }
+
+    /// Read the `ringftpd: metrics on http://ADDR/metrics` line the server prints after
+    /// its "serving" lines when started with `--metrics` (call once).
+    pub fn metrics_addr(&mut self) -> SocketAddr {
+        loop {
+            let mut line = String::new();
+            let n = self
+                ._stdout
+                .read_line(&mut line)
+                .expect("read ringftpd stdout");
+            assert!(n > 0, "ringftpd printed no metrics line");
+            if let Some(rest) = line.trim().strip_prefix("ringftpd: metrics on http://") {
+                let addr = rest.trim_end_matches("/metrics");
+                return addr.parse().expect("metrics address");
+            }
+        }
+    }
+
+    /// Resident memory of the server in KiB (`VmRSS` in /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    /// Poll the fd count until it is at most `baseline` (closing is asynchronous),
+    /// for at most `timeout`; returns the last count seen.
+    pub fn fds_settle(&self, baseline: usize, timeout: Duration) -> usize {
+        let mut now = self.fd_count();
+        wait_until(timeout, || {
+            now = self.fd_count();
+            now <= baseline
+        });
+        now
+    }
+
+    /// Wait up to `timeout` for the process to exit on its own (after a signal the
+    /// test sent); `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+}
+
+/// `GET path` over HTTP/1.1 on loopback; returns the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect metrics");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read HTTP response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad HTTP response {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one Prometheus sample: `name` with exactly these labels (any order).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (n, rest) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            if n != name {
+                return None;
+            }
+            let mut have: Vec<(&str, &str)> = rest
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    Some((k, v.trim_matches('"')))
+                })
+                .collect();
+            let mut want = labels.to_vec();
+            have.sort();
+            want.sort();
+            (have == want).then(|| value.parse().ok()).flatten()
+        })
+}
+
+/// Sum of a metric over all its series whose labels include these.
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, "}"));
+            if n != name {
+                return None;
+            }
+            let rest = rest.strip_suffix('}')?;
+            let matches = labels
+                .iter()
+                .all(|(k, v)| rest.split(',').any(|p| p == format!("{k}=\"{v}\"")));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+impl RawFtp {
+    /// Wrap an already connected control stream and read the greeting.
+    pub fn from_stream(stream: std::net::TcpStream) -> (RawFtp, (u16, String)) {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let writer = stream.try_clone().unwrap();
+        let mut ftp = RawFtp {
+            reader: BufReader::new(stream),
+            writer,
+        };
+        let greeting = ftp.reply();
+        (ftp, greeting)
+    }
+
+    /// Connect from a chosen local address (e.g. 127.0.0.2) and read the greeting.
+    pub fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> (RawFtp, (u16, String)) {
+        RawFtp::from_stream(connect_from(source, addr))
+    }
+
+    /// Read timeout on the control connection.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.writer.set_read_timeout(Some(timeout)).unwrap();
+    }
+
+    /// Local address of the control connection.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.writer.local_addr().unwrap()
+    }
+
+    /// Send PASV; the announced port, or the refusal (code, text).
+    pub fn pasv(&mut self) -> Result<u16, (u16, String)> {
+        let (code, text) = self.cmd("PASV");
+        if code != 227 {
+            return Err((code, text));
+        }
+        let inner = text
+            .split('(')
+            .nth(1)
+            .and_then(|s| s.split(')').next())
+            .unwrap_or_else(|| panic!("bad PASV reply {text:?}"));
+        let n: Vec<u16> = inner
+            .split(',')
+            .map(|x| x.trim().parse().unwrap())
+            .collect();
+        Ok(n[4] * 256 + n[5])
+    }
+
+    /// Read one reply, or `None` if the connection closes (EOF or reset) first.
+    pub fn try_reply(&mut self) -> Option<(u16, String)> {
+        let mut first = String::new();
+        match self.reader.read_line(&mut first) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let code: u16 = first.get(..3)?.parse().ok()?;
+        let mut text = first.clone();
+        if first.as_bytes().get(3) == Some(&b'-') {
+            loop {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                text.push_str(&line);
+                if line.starts_with(&format!("{code} ")) {
+                    break;
+                }
+            }
+        }
+        Some((code, text))
+    }
+}
+
+/// A TCP connection to `target` from the local address `source`.
+pub fn connect_from(source: std::net::IpAddr, target: SocketAddr) -> std::net::TcpStream {
+    let domain = if source.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .expect("bind source address");
+    socket.connect(&target.into()).expect("connect");
+    socket.into()
+}
