@@ -101,6 +101,10 @@ impl Engine {
         let mut metrics = Vec::new();
         for (id, listeners) in per_worker.into_iter().enumerate() {
             let m = Arc::new(WorkerMetrics::default());
+            // Known before the worker thread runs, so a scrape right after start
+            // does not report an empty slice.
+            m.passive_size
+                .store(config.passive_ports[id].len() as u64, Relaxed);
             metrics.push(m.clone());
             let config = config.clone();
             let state = state_rx.clone();
@@ -230,6 +234,8 @@ async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>) {
                     Ok(p) => p,
                     Err(e) => {
                         bump(&worker.metrics.sessions_refused);
+                        // The 421 is an error reply like any other session's.
+                        worker.metrics.error_replies.count(e.reply_code());
                         tokio_uring::spawn(control_conn::refuse(
                             stream,
                             e.reply_code(),
