@@ -443,14 +443,22 @@ impl Server {
     }
 
     /// Wait up to `timeout` for the process to exit on its own (after a signal the
-    /// test sent); `None` if it is still running.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+    /// test sent). On exit the server is consumed (nothing is signalled later); if it
+    /// is still running it is handed back.
+    pub fn wait_exit(mut self, timeout: Duration) -> Result<std::process::ExitStatus, Server> {
         let mut status = None;
         wait_until(timeout, || {
             status = self.child.try_wait().ok().flatten();
             status.is_some()
         });
-        status
+        match status {
+            Some(status) => {
+                // Reaped: its PID may be reused, so Drop must not signal it.
+                std::mem::forget(self);
+                Ok(status)
+            }
+            None => Err(self),
+        }
     }
 }
 
@@ -611,4 +619,23 @@ pub fn connect_from(source: std::net::IpAddr, target: SocketAddr) -> std::net::T
         .expect("bind source address");
     socket.connect(&target.into()).expect("connect");
     socket.into()
+}
+
+impl RawFtp {
+    /// Like [`RawFtp::from_stream`], but a connection closed (or reset) before any
+    /// greeting gives `(None, (0, ""))` instead of a panic.
+    pub fn from_stream_or_closed(stream: std::net::TcpStream) -> (Option<RawFtp>, (u16, String)) {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let writer = stream.try_clone().unwrap();
+        let mut ftp = RawFtp {
+            reader: BufReader::new(stream),
+            writer,
+        };
+        match ftp.try_reply() {
+            Some(greeting) => (Some(ftp), greeting),
+            None => (None, (0, String::new())),
+        }
+    }
 }
