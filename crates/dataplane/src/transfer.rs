@@ -71,6 +71,11 @@ pub async fn run(
     let event = match (result, cancel.reason()) {
         (Ok(n), _) => Event::TransferDone { bytes: n },
         (Err(_), Some(CancelReason::Abort)) => Event::TransferAborted,
+        // Nobody (allowed) connected in time: "can't open data connection", 425.
+        (Err(TransferFailure::DataConnection), Some(CancelReason::Stalled)) => {
+            bump(&worker.metrics.data_timeouts);
+            Event::TransferFailed(TransferFailure::DataConnection)
+        }
         (Err(_), Some(CancelReason::Stalled)) => {
             bump(&worker.metrics.data_timeouts);
             Event::TransferFailed(TransferFailure::Timeout)
