@@ -70,41 +70,7 @@ impl Server {
 
     /// Start ringftpd with exactly these arguments; waits for its "serving" lines.
     pub fn start(args: &[String]) -> Server {
-        let listen_count = args.iter().filter(|a| *a == "--listen").count().max(1);
-        let mut child = Command::new(binary("ringftpd"))
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RINGFTPD_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ringftpd");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
-        let mut addrs = Vec::new();
-        while addrs.len() < listen_count {
-            let mut line = String::new();
-            let n = stdout.read_line(&mut line).expect("read ringftpd stdout");
-            assert!(
-                n > 0,
-                "ringftpd exited before listening (status {:?})",
-                child.try_wait()
-            );
-            if let Some(addr) = line
-                .trim()
-                .rsplit(" on ")
-                .next()
-                .and_then(|a| a.parse().ok())
-            {
-                addrs.push(addr);
-            }
-        }
-        Server {
-            child,
-            addrs,
-            _stdout: stdout,
-        }
+        Server::launch(args, &Launch::default())
     }
 
     /// The first control address.
@@ -352,7 +318,7 @@ pub struct Launch {
 
 impl Server {
     /// Start ringftpd with these arguments and launch options; waits for its
-    /// "serving" lines like [`Server::start`].
+    /// "serving" lines (they tell the port, also with port 0).
     pub fn launch(args: &[String], launch: &Launch) -> Server {
         let listen_count = args.iter().filter(|a| *a == "--listen").count().max(1);
         let mut command = match &launch.shell_prelude {
