@@ -34,6 +34,8 @@ fi
 : "${RINGFTPD_PASV:=20000-24999}"
 : "${VSFTPD_PASV:=25000-29999}"
 : "${SKIP_BUILD:=0}"
+: "${BENCH_ONLY:=}"                 # comma-separated scenario ids to run (default: all)
+: "${LOAD_FLAGS:=}"                 # extra ringftp-load flags for every scenario
 : "${KEEP_BENCH_DIR:=0}"
 
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/ringftp-bench.XXXXXX)}
@@ -181,6 +183,7 @@ wait_children_gone() { # pid: wait (bounded) until the server's session processe
 SCENARIOS=()
 run_scenario() { # id description metric -- ringftp-load scenario args...
     local id=$1 desc=$2 metric=$3; shift 4
+    if [[ -n "$BENCH_ONLY" && ",$BENCH_ONLY," != *",$id,"* ]]; then return 0; fi
     SCENARIOS+=("$id|$desc|$metric")
     local server port
     for server in ringftpd vsftpd; do
@@ -192,7 +195,8 @@ run_scenario() { # id description metric -- ringftp-load scenario args...
         log "$server: $desc"
         local before after
         before=$(cpu_ticks "$pid")
-        "$LOAD" "127.0.0.1:$port" "$@" --timeout "$BENCH_TIMEOUT" --json --quiet \
+        # shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
+        "$LOAD" "127.0.0.1:$port" "$@" $LOAD_FLAGS --timeout "$BENCH_TIMEOUT" --json --quiet \
             >"$out" 2>"$RESULTS/$server-$id.log" || true
         wait_children_gone "$pid"
         after=$(cpu_ticks "$pid")

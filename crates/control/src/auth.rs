@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -152,17 +153,18 @@ pub struct Authenticator {
     users: UsersFile,
     anonymous: AnonymousPolicy,
     /// Verified against for unknown names, so timing does not reveal which exist.
-    dummy_hash: String,
+    /// Made on first use (on the password-check pool): hashing costs argon2's 19 MiB,
+    /// which an anonymous-only server never needs to touch.
+    dummy_hash: OnceLock<String>,
 }
 
 impl Authenticator {
     /// An authenticator for these users and anonymous policy.
     pub fn new(users: Option<UsersFile>, anonymous: AnonymousPolicy) -> Authenticator {
-        let dummy_hash = hash_password("ringftp-dummy-password").unwrap_or_default();
         Authenticator {
             users: users.unwrap_or_default(),
             anonymous,
-            dummy_hash,
+            dummy_hash: OnceLock::new(),
         }
     }
 
@@ -188,7 +190,12 @@ impl Authenticator {
         let record = std::str::from_utf8(user)
             .ok()
             .and_then(|u| self.users.users.get(u));
-        let hash = record.map_or(self.dummy_hash.as_str(), |r| r.hash.as_str());
+        let hash = match record {
+            Some(r) => r.hash.as_str(),
+            None => self
+                .dummy_hash
+                .get_or_init(|| hash_password("ringftp-dummy-password").unwrap_or_default()),
+        };
         let verified = PasswordHash::new(hash)
             .map(|h| Argon2::default().verify_password(pass, &h).is_ok())
             .unwrap_or(false);

@@ -29,8 +29,9 @@ use crate::worker::{RunState, Worker};
 
 /// Commands waiting behind a running transfer; more is a misbehaving client.
 const MAX_QUEUED: usize = 32;
-/// Control reads are small: lines are bounded and the framer keeps partial lines.
-const READ_BUF: usize = 2048;
+/// Control reads are small: lines are bounded and the framer keeps partial lines. Each
+/// idle session holds its read buffer in the pending recv, so this is per-session memory.
+const READ_BUF: usize = 1024;
 
 enum Input {
     Line(Vec<u8>),

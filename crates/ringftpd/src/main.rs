@@ -23,6 +23,13 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, CommandLine};
 use crate::config::FileConfig;
 
+/// mimalloc instead of glibc malloc: glibc keeps one arena per worker thread and does
+/// not hand freed space back while long-lived session objects sit between transient
+/// transfer buffers, so a long soak showed RSS creeping up (about 1.5 MiB a minute)
+/// with a small live heap; mimalloc's per-thread pages are purged when they empty.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
