@@ -14,7 +14,7 @@ if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
     : "${BENCH_DURATION:=3s}" "${BENCH_BIG_MIB:=256}" "${BENCH_BIG_COUNT:=1}"
     : "${BENCH_MID_CONCURRENCY:=32}" "${BENCH_MID_COUNT:=32}"
     : "${BENCH_SMALL_FILES:=200}" "${BENCH_SMALL_CONCURRENCY:=128}"
-    : "${BENCH_ACTIVE_CONCURRENCY:=64}" "${BENCH_MIXED:=500}" "${BENCH_RAMP:=1s}"
+    : "${BENCH_ACTIVE_CONCURRENCY:=64}" "${BENCH_MIXED:=500}" "${BENCH_RAMP:=1s}" "${BENCH_MID_RAMP:=0s}"
     : "${BENCH_TIMEOUT:=10s}"
 fi
 : "${BENCH_DURATION:=20s}"          # fixed-duration scenarios
@@ -22,6 +22,7 @@ fi
 : "${BENCH_BIG_COUNT:=3}"           # downloads of it, one after another
 : "${BENCH_MID_CONCURRENCY:=256}"   # sessions at once on the 64 MiB file
 : "${BENCH_MID_COUNT:=512}"         # sessions in total on the 64 MiB file
+: "${BENCH_MID_RAMP:=1s}"           # ramp-up of the 64 MiB scenario (vsftpd's backlog is 32)
 : "${BENCH_SMALL_FILES:=2000}"      # 4 KiB files
 : "${BENCH_SMALL_CONCURRENCY:=512}" # sessions at once, login + RETR 4 KiB + QUIT
 : "${BENCH_ACTIVE_CONCURRENCY:=64}" # active-mode sessions at once on 4 KiB files
@@ -36,6 +37,7 @@ fi
 : "${SKIP_BUILD:=0}"
 : "${BENCH_ONLY:=}"                 # comma-separated scenario ids to run (default: all)
 : "${LOAD_FLAGS=--no-pin}"          # extra ringftp-load flags for every scenario
+: "${RINGFTPD_ARGS:=}"              # extra `ringftpd serve` flags, e.g. "--config tuned.toml"
 # --no-pin: the load generator shares the cores with the server under test. Pinned, its
 # threads collide with ringftpd's pinned workers (single stream: 1,650-2,450 MiB/s
 # pinned vs 2,300-3,250 unpinned, same server) while the scheduler moves them away from
@@ -148,8 +150,9 @@ EOF
 
 start_ringftpd() {
     [[ -n "$RINGFTPD" ]] || return 1
+    # shellcheck disable=SC2086 # RINGFTPD_ARGS is a list of flags
     "$RINGFTPD" serve "$DATA" --listen "127.0.0.1:$RINGFTPD_PORT" --passive-ports "$RINGFTPD_PASV" \
-        >"$BENCH_DIR/ringftpd.log" 2>&1 &
+        $RINGFTPD_ARGS >"$BENCH_DIR/ringftpd.log" 2>&1 &
     PID[ringftpd]=$!
     if ! wait_listening "$RINGFTPD_PORT" "${PID[ringftpd]}"; then
         log "ringftpd did not start (see $BENCH_DIR/ringftpd.log); its column will read n/a"
@@ -212,7 +215,7 @@ run_scenario() { # id description metric -- ringftp-load scenario args...
 run_scenario big "1 stream, ${BENCH_BIG_MIB} MiB file x${BENCH_BIG_COUNT}" mib_per_s -- \
     retr big.bin --concurrency 1 --count "$BENCH_BIG_COUNT"
 run_scenario mid "${BENCH_MID_CONCURRENCY} sessions on 64 MiB (${BENCH_MID_COUNT} total)" mib_per_s -- \
-    retr f64m.bin --concurrency "$BENCH_MID_CONCURRENCY" --count "$BENCH_MID_COUNT"
+    retr f64m.bin --concurrency "$BENCH_MID_CONCURRENCY" --count "$BENCH_MID_COUNT" --ramp-up "$BENCH_MID_RAMP"
 run_scenario small "${BENCH_SMALL_CONCURRENCY} x login+RETR 4 KiB+QUIT, ${BENCH_DURATION}" sessions_per_s -- \
     retr-list "$BENCH_DIR/small.txt" --concurrency "$BENCH_SMALL_CONCURRENCY" --duration "$BENCH_DURATION"
 run_scenario active "${BENCH_ACTIVE_CONCURRENCY} active sessions, 4 KiB, ${BENCH_DURATION}" sessions_per_s -- \
@@ -244,31 +247,45 @@ def cpu(server, sid):
         return None
 
 units = {"mib_per_s": "MiB/s", "sessions_per_s": "sessions/s"}
-rows = [("scenario", "metric", "ringftpd", "vsftpd", "ratio", "errors r/v", "cpu s r/v", "p99 session r/v")]
+def cpu_per_unit(r, metric, c):
+    """Server CPU per unit of work done, so servers that finished different amounts compare."""
+    if metric == "mib_per_s":
+        gib = (r["bytes_down"] + r["bytes_up"]) / 2**30
+        return "n/a" if not gib else f"{c / gib:.3f}"
+    done = r["sessions"]["ok"]
+    return "n/a" if not done else f"{c * 1000 / done:.2f}"
+
+cpu_units = {"mib_per_s": "s/GiB", "sessions_per_s": "ms/session"}
+rows = [("scenario", "metric", "ringftpd", "vsftpd", "ratio", "errors r/v", "cpu s r/v",
+         "cpu per unit r/v", "p99 session r/v")]
 for line in scenarios:
     sid, desc, metric = line.split("|")
-    vals, errs, cpus, p99s = [], [], [], []
+    vals, errs, cpus, units_cpu, p99s = [], [], [], [], []
     for server in ("ringftpd", "vsftpd"):
         r = load(server, sid)
         if r is None:
-            vals.append(None); errs.append("n/a"); cpus.append("n/a"); p99s.append("n/a")
+            vals.append(None); errs.append("n/a"); cpus.append("n/a"); units_cpu.append("n/a")
+            p99s.append("n/a")
             continue
         vals.append(r["throughput"][metric])
         s = r["sessions"]
         errs.append(str(s["failed"] + s["aborted"]))
         c = cpu(server, sid)
         cpus.append("n/a" if c is None else f"{c:.1f}")
+        units_cpu.append("n/a" if c is None else cpu_per_unit(r, metric, c))
         sess = [p for p in r["latency_us"] if p["phase"] == "session"]
         p99s.append(f"{sess[0]['p99'] / 1000:.1f}ms" if sess else "n/a")
     fmt = lambda v: "n/a" if v is None else f"{v:.1f}"
     ratio = "n/a" if None in vals or not vals[1] else f"{vals[0] / vals[1]:.2f}x"
     rows.append((desc, units[metric], fmt(vals[0]), fmt(vals[1]), ratio,
-                 "/".join(errs), "/".join(cpus), "/".join(p99s)))
+                 "/".join(errs), "/".join(cpus), "/".join(units_cpu) + " " + cpu_units[metric],
+                 "/".join(p99s)))
 widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
 for i, r in enumerate(rows):
     print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
     if i == 0:
         print("  ".join("-" * w for w in widths))
 print("\nratio = ringftpd / vsftpd (higher is better); errors = failed + aborted sessions;")
-print("cpu = server CPU seconds during the scenario (vsftpd: listener + reaped session processes).")
+print("cpu = server CPU seconds during the scenario (vsftpd: listener + reaped session processes);")
+print("cpu per unit = that CPU per GiB moved or per completed session.")
 EOF

@@ -176,17 +176,7 @@ pub struct RawFtp {
 impl RawFtp {
     /// Connect and read the greeting.
     pub fn connect(addr: SocketAddr) -> (RawFtp, (u16, String)) {
-        let stream = std::net::TcpStream::connect(addr).expect("connect control");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let writer = stream.try_clone().unwrap();
-        let mut ftp = RawFtp {
-            reader: BufReader::new(stream),
-            writer,
-        };
-        let greeting = ftp.reply();
-        (ftp, greeting)
+        RawFtp::from_stream(std::net::TcpStream::connect(addr).expect("connect control"))
     }
 
     /// Connect and log in anonymously.

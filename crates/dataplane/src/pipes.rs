@@ -11,6 +11,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::sys;
 use std::rc::Rc;
 
+/// What a pipe holds before F_SETPIPE_SZ: 16 pages.
+const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
+
 /// One pipe: splice writes into `write`, reads from `read`.
 #[derive(Debug)]
 pub struct Pipe {
@@ -23,9 +26,17 @@ impl Pipe {
     /// Create a non-blocking pipe, asking the kernel for `size` bytes of capacity.
     pub fn new(size: usize) -> io::Result<Pipe> {
         let (read, write) = sys::nonblocking_pipe()?;
-        // Past /proc/sys/fs/pipe-max-size or the user's pipe budget the kernel refuses;
-        // the default-sized pipe still works, only slower.
-        let capacity = sys::set_pipe_size(write.as_fd(), size).unwrap_or(64 * 1024);
+        // Past /proc/sys/fs/pipe-max-size (1 MiB by default, binding unless the process
+        // has CAP_SYS_RESOURCE) or the user's pipe budget the kernel refuses: ask for half
+        // as much until it agrees; the default-sized pipe still works, only slower.
+        let mut want = size;
+        let capacity = loop {
+            match sys::set_pipe_size(write.as_fd(), want) {
+                Ok(got) => break got,
+                Err(_) if want > DEFAULT_PIPE_SIZE => want /= 2,
+                Err(_) => break DEFAULT_PIPE_SIZE,
+            }
+        };
         Ok(Pipe {
             read: Rc::new(read),
             write: Rc::new(write),

@@ -128,23 +128,27 @@ async fn transfer_body(
     let sock = connection.stream.clone();
     progress.set(Instant::now());
     let _ = events.send(Event::DataConnected);
-    let moved = Moved { progress, bytes };
+    let moved = |counter| Moved {
+        progress,
+        bytes,
+        counter,
+    };
     let result = match prepared {
         Prepared::Send { file, offset } => {
-            let counter = &worker.metrics.bytes_out;
+            let moved = moved(&worker.metrics.bytes_out);
             if request.ascii {
-                send_ascii(&sock, &file, offset, &moved, counter).await
+                send_ascii(&sock, &file, offset, &moved).await
             } else {
-                send_file(worker, &sock, &file, offset, &moved, counter).await
+                send_file(worker, &sock, &file, offset, &moved).await
             }
             .inspect(|_| bump(&worker.metrics.transfers_out))
         }
         Prepared::Receive(upload) => {
-            let counter = &worker.metrics.bytes_in;
+            let moved = moved(&worker.metrics.bytes_in);
             let received = if request.ascii {
-                receive_ascii(&sock, &upload.file, upload.offset, &moved, counter).await
+                receive_ascii(&sock, &upload.file, upload.offset, &moved).await
             } else {
-                receive_file(worker, &sock, &upload.file, upload.offset, &moved, counter).await
+                receive_file(worker, &sock, &upload.file, upload.offset, &moved).await
             };
             let result = received.and_then(|n| upload.commit().map(|_| n));
             if result.is_ok() {
@@ -154,7 +158,7 @@ async fn transfer_body(
         }
         Prepared::Listing(stream) => {
             bump(&worker.metrics.listings);
-            send_listing(&sock, stream, &moved, &worker.metrics.bytes_out).await
+            send_listing(&sock, stream, &moved(&worker.metrics.bytes_out)).await
         }
     };
     // Closing after a complete send still delivers the queued bytes (no SO_LINGER);
@@ -289,17 +293,19 @@ fn temp_name(target: &Path) -> PathBuf {
     target.with_file_name(std::ffi::OsStr::from_bytes(&temp))
 }
 
-/// Progress stamps for the stall watchdog and the byte count for logs.
+/// Progress stamps for the stall watchdog, the byte count for logs and the worker's
+/// byte counter for metrics, all bumped together.
 struct Moved<'a> {
     progress: &'a Cell<Instant>,
     bytes: &'a Cell<u64>,
+    counter: &'a AtomicU64,
 }
 
 impl Moved<'_> {
-    fn add(&self, n: usize, counter: &AtomicU64) {
+    fn add(&self, n: usize) {
         self.progress.set(Instant::now());
         self.bytes.set(self.bytes.get() + n as u64);
-        counter.fetch_add(n as u64, Relaxed);
+        self.counter.fetch_add(n as u64, Relaxed);
     }
 }
 
@@ -313,14 +319,13 @@ async fn send_file(
     file: &Rc<File>,
     offset: u64,
     moved: &Moved<'_>,
-    counter: &AtomicU64,
 ) -> Result<u64, TransferFailure> {
     let size = file.metadata().map_err(|_| TransferFailure::Local)?.len();
     if offset >= size {
         return Ok(0);
     }
     if size - offset <= worker.config.small_file_max {
-        return send_buffered(sock, file, offset, size, moved, counter).await;
+        return send_buffered(sock, file, offset, size, moved).await;
     }
     // Two pipes, double-buffered: while one drains into the socket the next chunk is
     // spliced from the file (an io-wq hop), so the socket never waits for the disk side.
@@ -352,7 +357,7 @@ async fn send_file(
         // join! polls both to completion, so no splice is ever dropped mid-flight.
         let (filled, drained) = tokio::join!(
             fill(next, pos),
-            drain_pipe(&pipes[current], sock, in_pipe, moved, counter)
+            drain_pipe(&pipes[current], sock, in_pipe, moved)
         );
         drained?;
         in_pipe = filled?;
@@ -368,7 +373,6 @@ async fn drain_pipe(
     sock: &Rc<TcpStream>,
     len: usize,
     moved: &Moved<'_>,
-    counter: &AtomicU64,
 ) -> Result<(), TransferFailure> {
     let mut in_pipe = len;
     while in_pipe > 0 {
@@ -378,7 +382,7 @@ async fn drain_pipe(
             Ok(0) => return Err(TransferFailure::ConnectionLost),
             Ok(n) => {
                 in_pipe -= n;
-                moved.add(n, counter);
+                moved.add(n);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;
@@ -396,7 +400,6 @@ async fn send_buffered(
     offset: u64,
     size: u64,
     moved: &Moved<'_>,
-    counter: &AtomicU64,
 ) -> Result<u64, TransferFailure> {
     let mut pos = offset;
     let mut buf = Vec::with_capacity(((size - offset) as usize).min(CHUNK));
@@ -408,7 +411,7 @@ async fn send_buffered(
         }
         let chunk = Rc::new(back);
         net::send_all(sock, chunk.clone()).await.map_err(lost)?;
-        moved.add(n, counter);
+        moved.add(n);
         pos += n as u64;
         buf = Rc::try_unwrap(chunk).unwrap_or_else(|_| Vec::with_capacity(CHUNK));
     }
@@ -420,7 +423,6 @@ async fn send_ascii(
     file: &Rc<File>,
     offset: u64,
     moved: &Moved<'_>,
-    counter: &AtomicU64,
 ) -> Result<u64, TransferFailure> {
     let mut pos = offset;
     let mut converter = ascii::ToWire::default();
@@ -437,7 +439,7 @@ async fn send_ascii(
         converter.convert(&back, &mut wire);
         let len = wire.len();
         net::send_all(sock, Rc::new(wire)).await.map_err(lost)?;
-        moved.add(len, counter);
+        moved.add(len);
         sent += len as u64;
         buf = back;
     }
@@ -449,7 +451,6 @@ async fn receive_file(
     file: &Rc<File>,
     offset: u64,
     moved: &Moved<'_>,
-    counter: &AtomicU64,
 ) -> Result<u64, TransferFailure> {
     let pipe = worker.pipes.take().map_err(|_| TransferFailure::Local)?;
     let mut pos = offset;
@@ -468,7 +469,7 @@ async fn receive_file(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(lost(e)),
             };
-        moved.add(filled, counter);
+        moved.add(filled);
         let mut in_pipe = filled;
         while in_pipe > 0 {
             let n = uring_ops::splice(&pipe.read, None, file, Some(pos), in_pipe as u32)
@@ -488,7 +489,6 @@ async fn receive_ascii(
     file: &Rc<File>,
     offset: u64,
     moved: &Moved<'_>,
-    counter: &AtomicU64,
 ) -> Result<u64, TransferFailure> {
     let mut converter = ascii::FromWire::default();
     let mut pos = offset;
@@ -502,7 +502,7 @@ async fn receive_ascii(
         if n == 0 {
             converter.finish(&mut out);
         } else {
-            moved.add(n, counter);
+            moved.add(n);
             converter.convert(&buf, &mut out);
         }
         file.write_all_at(&out, pos)
@@ -518,7 +518,6 @@ async fn send_listing(
     sock: &Rc<TcpStream>,
     mut stream: ListingStream,
     moved: &Moved<'_>,
-    counter: &AtomicU64,
 ) -> Result<u64, TransferFailure> {
     let mut total = 0u64;
     loop {
@@ -529,7 +528,7 @@ async fn send_listing(
         if !chunk.is_empty() {
             let len = chunk.len();
             net::send_all(sock, Rc::new(chunk)).await.map_err(lost)?;
-            moved.add(len, counter);
+            moved.add(len);
             total += len as u64;
         }
         if !more {

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::Overrides;
 
+/// Largest `transfer.pipe_size` accepted (F_SETPIPE_SZ takes an int; 64 MiB is far past any gain).
+const MAX_PIPE_SIZE: usize = 64 << 20;
+
 /// Why the configuration cannot be used; the message names the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -418,8 +421,11 @@ impl FileConfig {
                 return Err(invalid(key, "must be at least 1 second"));
             }
         }
-        if self.transfer.pipe_size < 4096 {
-            return Err(invalid("transfer.pipe_size", "at least 4096 bytes"));
+        if !(4096..=MAX_PIPE_SIZE).contains(&self.transfer.pipe_size) {
+            return Err(invalid(
+                "transfer.pipe_size",
+                "from 4096 bytes to 64 MiB (67108864)",
+            ));
         }
         Ok(EngineConfig {
             listen: self.listen.clone(),
@@ -501,11 +507,22 @@ mod tests {
         c.passive_ports_per_worker = vec!["50000-50010".into(), "50005-50020".into()];
         let session = c.session_config(guard.clone()).unwrap();
         let err = c
-            .engine_config(session, limits, None)
+            .engine_config(session, limits.clone(), None)
             .err()
             .unwrap()
             .to_string();
         assert!(err.contains("overlap"), "{err}");
+        c.passive_ports_per_worker.clear();
+        for size in [1024, MAX_PIPE_SIZE + 1] {
+            c.transfer.pipe_size = size;
+            let session = c.session_config(guard.clone()).unwrap();
+            let err = c
+                .engine_config(session, limits.clone(), None)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("transfer.pipe_size"), "{err}");
+        }
         c.root = Some(dir.path().join("missing"));
         let err = c.session_config(guard).unwrap_err().to_string();
         assert!(err.contains("`root`"), "{err}");
