@@ -70,6 +70,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferRequest {
     pub kind: TransferKind,
+    /// RETR/STOR: the path is symlink-free (checked by the virtual root); open it
+    /// refusing symlinks, so one swapped in after the check cannot lead out of the root.
+    pub no_symlinks: bool,
     /// TYPE A: convert line endings on the wire.
     pub ascii: bool,
     /// Client-visible path, for logs.
@@ -589,14 +592,15 @@ impl Session {
         Ok(())
     }
 
-    fn start_transfer(&mut self, kind: TransferKind, virt: &VirtualPath, opening: String) -> Step {
+    fn start_transfer(&mut self, kind: TransferKind, target: &Resolved, opening: String) -> Step {
         self.transfer = TransferState::Connecting;
         self.opening = opening;
         self.rest = 0;
         Step::default().with(Action::Transfer(TransferRequest {
             kind,
+            no_symlinks: target.canonical.is_some(),
             ascii: self.transfer_type == TransferType::Ascii,
-            virtual_path: virt.as_bytes().to_vec(),
+            virtual_path: target.virt.as_bytes().to_vec(),
         }))
     }
 
@@ -631,10 +635,10 @@ impl Session {
             size
         );
         let kind = TransferKind::Retr {
-            path: target.real,
+            path: target.open_path().to_path_buf(),
             offset,
         };
-        self.start_transfer(kind, &target.virt, opening)
+        self.start_transfer(kind, &target, opening)
     }
 
     fn store(&mut self, path: &[u8], append: bool) -> Step {
@@ -658,10 +662,10 @@ impl Session {
         };
         let opening = format!("Ok to send data for {}.", target.virt.display());
         let kind = TransferKind::Store {
-            path: target.real,
+            path: target.open_path().to_path_buf(),
             mode,
         };
-        self.start_transfer(kind, &target.virt, opening)
+        self.start_transfer(kind, &target, opening)
     }
 
     fn store_unique(&mut self) -> Step {
@@ -686,10 +690,10 @@ impl Session {
             .map(|n| String::from_utf8_lossy(n).into_owned());
         let opening = format!("FILE: {}", name.unwrap_or_default());
         let kind = TransferKind::Store {
-            path: target.real,
+            path: target.open_path().to_path_buf(),
             mode: StoreMode::Replace,
         };
-        self.start_transfer(kind, &target.virt, opening)
+        self.start_transfer(kind, &target, opening)
     }
 
     fn listing(&mut self, path: Option<Vec<u8>>, format: ListFormat) -> Step {
@@ -713,11 +717,11 @@ impl Session {
         }
         let opening = "Here comes the directory listing.".to_string();
         let kind = TransferKind::Listing {
-            path: target.real,
+            path: target.real.clone(),
             format,
             perms,
         };
-        self.start_transfer(kind, &target.virt, opening)
+        self.start_transfer(kind, &target, opening)
     }
 
     fn mlst(&mut self, path: Option<Vec<u8>>) -> Step {

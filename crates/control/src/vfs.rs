@@ -197,6 +197,18 @@ impl Permissions {
 pub struct Resolved {
     pub virt: VirtualPath,
     pub real: PathBuf,
+    /// `real` with every symlink resolved (for a missing file: its folder's, plus the
+    /// name), when this view keeps symlinks inside the root. File data is opened through
+    /// this path with symlinks refused, so a link swapped in after the check fails the
+    /// open instead of escaping the root.
+    pub canonical: Option<PathBuf>,
+}
+
+impl Resolved {
+    /// The path the data plane opens: the checked symlink-free one when there is one.
+    pub fn open_path(&self) -> &Path {
+        self.canonical.as_deref().unwrap_or(&self.real)
+    }
 }
 
 /// One account's view of the filesystem.
@@ -235,27 +247,34 @@ impl Vfs {
         for c in v.components() {
             real.push(OsStr::from_bytes(c));
         }
-        if !self.follow_symlinks_outside && real != self.root {
+        let canonical = if self.follow_symlinks_outside {
+            None
+        } else if real == self.root {
+            Some(self.root.clone())
+        } else {
             // The target if it exists, else its folder (STOR, MKD) must be inside.
-            let checked = match real.canonicalize() {
-                Ok(c) => c,
+            let (checked, canonical) = match real.canonicalize() {
+                Ok(c) => (c.clone(), c),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // A dangling symlink must not be created through either.
                     if std::fs::symlink_metadata(&real).is_ok() {
                         return Err(VfsError::Escape);
                     }
-                    let parent = real.parent().unwrap_or(&self.root);
-                    parent.canonicalize()?
+                    let parent = real.parent().unwrap_or(&self.root).canonicalize()?;
+                    let name = real.file_name().unwrap_or_default();
+                    (parent.clone(), parent.join(name))
                 }
                 Err(e) => return Err(e.into()),
             };
             if !checked.starts_with(&self.root) {
                 return Err(VfsError::Escape);
             }
-        }
+            Some(canonical)
+        };
         Ok(Resolved {
             virt: v.clone(),
             real,
+            canonical,
         })
     }
 
@@ -357,14 +376,21 @@ mod tests {
             Err(VfsError::Escape)
         ));
         let inner = vfs.resolve(&cwd, b"inner/f").unwrap();
-        assert_eq!(std::fs::read(inner.real).unwrap(), b"x");
+        let real_root = root.canonicalize().unwrap();
+        // The data plane opens the symlink-free path (refusing symlinks on the way).
+        assert_eq!(inner.open_path(), real_root.join("pub/f"));
+        assert_eq!(std::fs::read(&inner.real).unwrap(), b"x");
+        let new_file = vfs.resolve(&cwd, b"inner/new-file").unwrap();
+        assert_eq!(new_file.open_path(), real_root.join("pub/new-file"));
         assert!(vfs.resolve(&cwd, b"pub/new-file").is_ok());
         assert!(matches!(
             vfs.resolve(&cwd, b"missing/new-file"),
             Err(VfsError::NotFound)
         ));
         let open = Vfs::new(&root, true).unwrap();
-        assert!(open.resolve(&cwd, b"etc").is_ok());
+        let etc = open.resolve(&cwd, b"etc").unwrap();
+        assert_eq!(etc.canonical, None, "symlinks followed: opened as they are");
+        assert_eq!(etc.open_path(), etc.real);
     }
 
     #[test]

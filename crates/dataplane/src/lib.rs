@@ -10,6 +10,7 @@ pub mod command_rate;
 pub mod config;
 pub mod control_conn;
 pub mod data_channel;
+pub mod files;
 pub mod metrics;
 pub mod net;
 pub mod passive_ports;

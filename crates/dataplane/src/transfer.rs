@@ -3,12 +3,14 @@
 //! socket -> pipe -> file, uploads landing under a temporary name), and listings.
 
 use std::cell::Cell;
-use std::fs::{File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime};
@@ -16,11 +18,13 @@ use std::time::{Instant, SystemTime};
 use ringftp_control::ascii;
 use ringftp_control::listing::ListingStream;
 use ringftp_control::session::{Event, StoreMode, TransferFailure, TransferKind, TransferRequest};
+use rustix::fs::OFlags;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::cancel::{CancelReason, CancelToken};
 use crate::data_channel::{establish, DataChannel};
+use crate::files::{self, Folder};
 use crate::metrics::bump;
 use crate::net;
 use crate::pipes::Pipe;
@@ -118,7 +122,7 @@ async fn transfer_body(
     bytes: &Cell<u64>,
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
-    let prepared = prepare(worker, &request.kind)?;
+    let prepared = prepare(worker, request)?;
     let connection = establish(channel, worker, who.peer.ip(), who.local.ip(), cancel)
         .await
         .map_err(|e| {
@@ -174,17 +178,24 @@ enum Prepared {
     Listing(ListingStream),
 }
 
-fn prepare(worker: &Worker, kind: &TransferKind) -> Result<Prepared, TransferFailure> {
-    match kind {
+fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, TransferFailure> {
+    let no_symlinks = request.no_symlinks;
+    match &request.kind {
         TransferKind::Retr { path, offset } => {
-            let file = File::open(path).map_err(|_| TransferFailure::FileUnavailable)?;
+            let file = files::open(path, OFlags::RDONLY, 0, no_symlinks).map_err(|e| {
+                if files::is_symlink_refusal(&e) {
+                    warn!(path = %path.display(), "symlink appeared after the path was checked");
+                }
+                TransferFailure::FileUnavailable
+            })?;
             Ok(Prepared::Send {
                 file: Rc::new(file),
                 offset: *offset,
             })
         }
         TransferKind::Store { path, mode } => {
-            Upload::open(path, *mode, worker.config.atomic_uploads).map(Prepared::Receive)
+            Upload::open(path, *mode, worker.config.atomic_uploads, no_symlinks)
+                .map(Prepared::Receive)
         }
         TransferKind::Listing {
             path,
@@ -197,12 +208,14 @@ fn prepare(worker: &Worker, kind: &TransferKind) -> Result<Prepared, TransferFai
 }
 
 /// An upload target: written under a temporary name when atomic, renamed on commit,
-/// removed if the upload fails (on drop without commit).
+/// removed if the upload fails (on drop without commit). The folder stays open, so the
+/// rename and the cleanup happen where the file was created.
 struct Upload {
     file: Rc<File>,
     offset: u64,
-    temp: Option<PathBuf>,
-    target: PathBuf,
+    /// The folder and the temporary name, for atomic uploads.
+    temp: Option<(Folder, OsString)>,
+    target: OsString,
     committed: bool,
 }
 
@@ -211,7 +224,8 @@ static UPLOAD_SEQ: AtomicU64 = AtomicU64::new(0);
 fn storage_error(e: &io::Error) -> TransferFailure {
     match e.raw_os_error() {
         Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => TransferFailure::NoSpace,
-        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) | Some(libc::ENOENT) => {
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) | Some(libc::ENOENT)
+        | Some(libc::ELOOP) | Some(libc::EXDEV) | Some(libc::EISDIR) => {
             TransferFailure::FileUnavailable
         }
         _ => TransferFailure::Local,
@@ -219,50 +233,54 @@ fn storage_error(e: &io::Error) -> TransferFailure {
 }
 
 impl Upload {
-    fn open(target: &Path, mode: StoreMode, atomic: bool) -> Result<Upload, TransferFailure> {
-        let mut options = OpenOptions::new();
-        options
-            .write(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC);
-        let (path, temp, offset) = match mode {
+    fn open(
+        target: &Path,
+        mode: StoreMode,
+        atomic: bool,
+        no_symlinks: bool,
+    ) -> Result<Upload, TransferFailure> {
+        let name = target.file_name().ok_or(TransferFailure::FileUnavailable)?;
+        let (file, temp, offset) = match mode {
             StoreMode::Replace if atomic => {
-                let temp = temp_name(target);
-                options.create_new(true);
-                (temp.clone(), Some(temp), 0)
+                let folder = target.parent().ok_or(TransferFailure::FileUnavailable)?;
+                let folder = Folder::open(folder, no_symlinks).map_err(|e| storage_error(&e))?;
+                let temp = temp_name(name);
+                let file = folder
+                    .create_new(&temp, 0o644)
+                    .map_err(|e| storage_error(&e))?;
+                (file, Some((folder, temp)), 0)
             }
             StoreMode::Replace => {
-                options.create(true).truncate(true);
-                (target.to_path_buf(), None, 0)
+                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC;
+                let file = files::open(target, flags, 0o644, no_symlinks);
+                (file.map_err(|e| storage_error(&e))?, None, 0)
             }
             // splice(2) refuses O_APPEND targets, so append writes at the current end.
-            StoreMode::Append => {
-                options.create(true);
-                (target.to_path_buf(), None, u64::MAX)
+            StoreMode::Append | StoreMode::Resume(_) => {
+                let flags = OFlags::WRONLY | OFlags::CREATE;
+                let file = files::open(target, flags, 0o644, no_symlinks)
+                    .map_err(|e| storage_error(&e))?;
+                let offset = match mode {
+                    StoreMode::Resume(at) => at,
+                    _ => file.metadata().map_err(|e| storage_error(&e))?.len(),
+                };
+                (file, None, offset)
             }
-            StoreMode::Resume(at) => {
-                options.create(true);
-                (target.to_path_buf(), None, at)
-            }
-        };
-        let file = options.open(&path).map_err(|e| storage_error(&e))?;
-        let offset = if offset == u64::MAX {
-            file.metadata().map_err(|e| storage_error(&e))?.len()
-        } else {
-            offset
         };
         Ok(Upload {
             file: Rc::new(file),
             offset,
             temp,
-            target: target.to_path_buf(),
+            target: name.to_os_string(),
             committed: false,
         })
     }
 
     fn commit(mut self) -> Result<(), TransferFailure> {
-        if let Some(temp) = &self.temp {
-            std::fs::rename(temp, &self.target).map_err(|e| storage_error(&e))?;
+        if let Some((folder, temp)) = &self.temp {
+            folder
+                .rename(temp, &self.target)
+                .map_err(|e| storage_error(&e))?;
         }
         self.committed = true;
         Ok(())
@@ -271,26 +289,22 @@ impl Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if let (Some(temp), false) = (&self.temp, self.committed) {
-            let _ = std::fs::remove_file(temp);
+        if let (Some((folder, temp)), false) = (&self.temp, self.committed) {
+            let _ = folder.remove(temp);
         }
     }
 }
 
 /// `.NAME.ringftp-PID-SEQ.part` beside the target: same filesystem, so the final
 /// rename is atomic, and a dot name so `ls` and mirror tools skip it.
-fn temp_name(target: &Path) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    let name = target
-        .file_name()
-        .map(|n| n.as_bytes())
-        .unwrap_or(b"upload");
+fn temp_name(name: &OsStr) -> OsString {
+    let name = name.as_bytes();
     let seq = UPLOAD_SEQ.fetch_add(1, Relaxed);
     let mut temp = Vec::with_capacity(name.len() + 32);
     temp.push(b'.');
     temp.extend_from_slice(&name[..name.len().min(200)]);
     temp.extend_from_slice(format!(".ringftp-{}-{seq}.part", std::process::id()).as_bytes());
-    target.with_file_name(std::ffi::OsStr::from_bytes(&temp))
+    OsString::from_vec(temp)
 }
 
 /// Progress stamps for the stall watchdog, the byte count for logs and the worker's
