@@ -58,8 +58,9 @@ pub struct Overrides {
     /// Transfer log in xferlog format.
     #[arg(long, global = true, value_name = "FILE")]
     pub xferlog: Option<PathBuf>,
-    /// Prometheus metrics address (HTTP), e.g. 127.0.0.1:9121.
-    #[arg(long, global = true, value_name = "ADDR")]
+    /// Serve Prometheus metrics (HTTP) on ADDR, e.g. 127.0.0.1:9121; a bare port
+    /// means loopback (9121 = 127.0.0.1:9121). Off unless given.
+    #[arg(long, global = true, value_name = "ADDR", value_parser = metrics_addr)]
     pub metrics: Option<SocketAddr>,
     /// Log level or filter (error, warn, info, debug, trace).
     #[arg(long, global = true, value_name = "LEVEL")]
@@ -76,4 +77,30 @@ pub struct Overrides {
     /// Maximum concurrent sessions per client address.
     #[arg(long, global = true)]
     pub max_sessions_per_ip: Option<usize>,
+}
+
+/// `--metrics`: an address, or a bare port on loopback (metrics stay private unless an
+/// address says otherwise).
+fn metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse()
+        .map_err(|_| format!("`{s}` is neither HOST:PORT nor a port"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_take_an_address_or_a_loopback_port() {
+        assert_eq!(metrics_addr("9121"), Ok("127.0.0.1:9121".parse().unwrap()));
+        assert_eq!(
+            metrics_addr("[::1]:9121"),
+            Ok("[::1]:9121".parse().unwrap())
+        );
+        assert!(metrics_addr("localhost").unwrap_err().contains("localhost"));
+        assert!(metrics_addr("70000").is_err());
+    }
 }

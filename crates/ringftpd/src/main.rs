@@ -109,6 +109,9 @@ fn run(cli: Cli) -> Result<(), String> {
         let bound = metrics::spawn(addr, engine.metrics().to_vec())
             .map_err(|e| format!("invalid `metrics.listen` {addr}: {e}"))?;
         println!("ringftpd: metrics on http://{bound}/metrics");
+        if !bound.ip().is_loopback() {
+            warn!(%bound, "metrics are served beyond loopback: keep them on a management network");
+        }
     }
     info!(workers = file.worker_count(), "ringftpd started");
 

@@ -1,5 +1,5 @@
 //! Prometheus text exposition of the workers' counters over a minimal HTTP endpoint
-//! (loopback by default). Each scrape reads the atomics and encodes a fresh registry.
+//! (off unless configured; a bare `--metrics PORT` binds loopback). Each scrape reads the atomics and encodes a fresh registry.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
