@@ -495,32 +495,24 @@ mod tests {
             ..FileConfig::default()
         };
         let guard = Arc::new(c.login_guard());
-        let session = c.session_config(guard.clone()).unwrap();
         let limits = Arc::new(ConnectionLimits::new(10, 10));
-        let err = c
-            .engine_config(session, limits.clone(), None)
-            .err()
-            .unwrap()
-            .to_string();
+        let engine_error = |c: &FileConfig| {
+            let session = c.session_config(guard.clone()).unwrap();
+            c.engine_config(session, limits.clone(), None)
+                .err()
+                .expect("config refused")
+                .to_string()
+        };
+        let err = engine_error(&c);
         assert!(err.contains("passive_ports"), "{err}");
         c.passive_ports = "50000-50001".into();
         c.passive_ports_per_worker = vec!["50000-50010".into(), "50005-50020".into()];
-        let session = c.session_config(guard.clone()).unwrap();
-        let err = c
-            .engine_config(session, limits.clone(), None)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = engine_error(&c);
         assert!(err.contains("overlap"), "{err}");
         c.passive_ports_per_worker.clear();
         for size in [1024, MAX_PIPE_SIZE + 1] {
             c.transfer.pipe_size = size;
-            let session = c.session_config(guard.clone()).unwrap();
-            let err = c
-                .engine_config(session, limits.clone(), None)
-                .err()
-                .unwrap()
-                .to_string();
+            let err = engine_error(&c);
             assert!(err.contains("transfer.pipe_size"), "{err}");
         }
         c.root = Some(dir.path().join("missing"));
