@@ -64,6 +64,16 @@ impl SecurityPolicy {
     }
 }
 
+/// The address a client is counted by for per-address caps and login blocks: IPv4 (also
+/// IPv4-mapped IPv6) as is, IPv6 by its /64, since one subscriber or host usually holds a
+/// whole /64 and could otherwise step around any per-address limit.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
 /// Global and per-address session caps, shared by all workers.
 #[derive(Debug)]
 pub struct ConnectionLimits {
@@ -81,7 +91,8 @@ pub struct SessionPermit {
 }
 
 impl ConnectionLimits {
-    /// Caps of `max_sessions` in all and `max_per_ip` per address (0 = no cap).
+    /// Caps of `max_sessions` in all and `max_per_ip` per address (0 = no cap), an
+    /// address being a [`client_key`].
     pub fn new(max_sessions: usize, max_per_ip: usize) -> ConnectionLimits {
         ConnectionLimits {
             max_sessions: AtomicUsize::new(max_sessions),
@@ -93,7 +104,7 @@ impl ConnectionLimits {
 
     /// Admit a session from `ip` or say why not.
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<SessionPermit, PolicyError> {
-        let ip = ip.to_canonical();
+        let ip = client_key(ip);
         let max = self.max_sessions.load(Ordering::Relaxed);
         let prev = self.open.fetch_add(1, Ordering::AcqRel);
         if max != 0 && prev >= max {
@@ -178,14 +189,14 @@ impl LoginGuard {
     /// Is `ip` blocked at `now`?
     pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&ip.to_canonical())
+        map.get(&client_key(ip))
             .and_then(|f| f.blocked_until)
             .is_some_and(|until| now < until)
     }
 
     /// Count a failure; returns the delay to apply before answering.
     pub fn record_failure(&self, ip: IpAddr, now: Instant) -> Duration {
-        let ip = ip.to_canonical();
+        let ip = client_key(ip);
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
             let stale = now.checked_sub(self.block_for).unwrap_or(now);
@@ -216,7 +227,7 @@ impl LoginGuard {
     /// Forget failures of `ip` after a good login.
     pub fn record_success(&self, ip: IpAddr) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&ip.to_canonical());
+        map.remove(&client_key(ip));
     }
 
     /// Addresses tracked now.
@@ -231,6 +242,26 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_slash_64() {
+        assert_eq!(client_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        let limits = Arc::new(ConnectionLimits::new(0, 2));
+        let _a = limits.try_acquire(ip("2001:db8:1:2::1")).unwrap();
+        let _b = limits.try_acquire(ip("2001:db8:1:2:ffff::9")).unwrap();
+        assert_eq!(
+            limits.try_acquire(ip("2001:db8:1:2::3")).err(),
+            Some(PolicyError::TooManyFromAddress)
+        );
+        assert!(limits.try_acquire(ip("2001:db8:1:3::1")).is_ok());
+        let guard = LoginGuard::new(1, Duration::from_secs(60), Duration::ZERO);
+        let now = Instant::now();
+        guard.record_failure(ip("2001:db8:1:2::1"), now);
+        assert!(guard.is_blocked(ip("2001:db8:1:2::77"), now));
+        assert!(!guard.is_blocked(ip("2001:db8:1:3::1"), now));
     }
 
     #[test]
