@@ -5,7 +5,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use ringftp_tests::{write_pattern, RawFtp, Server};
+use ringftp_tests::{require_tool, run_ok, write_pattern, RawFtp, Server};
 
 fn served_tree() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
@@ -24,6 +24,47 @@ fn still_serves(server: &Server, root: &std::path::Path) {
     assert_eq!(ftp.reply().0, 226);
     assert_eq!(got, std::fs::read(root.join("small.bin")).unwrap());
     assert_eq!(ftp.cmd("QUIT").0, 221);
+}
+
+/// Bytes of `path` in the page cache, as util-linux `fincore` reports them.
+fn cached_bytes(path: &std::path::Path) -> u64 {
+    let out = run_ok(
+        std::process::Command::new(require_tool("fincore"))
+            .args(["--bytes", "--noheadings", "--output", "RES"])
+            .arg(path),
+    );
+    String::from_utf8(out).unwrap().trim().parse().unwrap()
+}
+
+/// Files in the page cache are spliced on the worker, others through io_uring; a file
+/// evicted from the cache must still arrive whole, also from a REST offset.
+#[test]
+fn a_file_not_in_the_page_cache_is_sent_whole() {
+    let root = served_tree();
+    let path = root.path().join("cold.bin");
+    write_pattern(&path, 24 << 20);
+    let want = std::fs::read(&path).unwrap();
+    let server = Server::serve(root.path(), &[]);
+    for rest in [0usize, 5_000_001] {
+        let file = std::fs::File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        assert_eq!(
+            cached_bytes(&path),
+            0,
+            "the file should have left the page cache"
+        );
+        let mut ftp = RawFtp::login(server.addr());
+        assert_eq!(ftp.cmd("TYPE I").0, 200);
+        assert_eq!(ftp.cmd(&format!("REST {rest}")).0, 350);
+        let mut data = ftp.epsv_connect();
+        assert_eq!(ftp.cmd("RETR cold.bin").0, 150);
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).unwrap();
+        assert_eq!(ftp.reply().0, 226);
+        assert!(got == want[rest..], "RETR from {rest} differs");
+        assert_eq!(ftp.cmd("QUIT").0, 221);
+    }
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! Each worker thread runs its own tokio-uring runtime with its own control
 //! listeners (SO_REUSEPORT), passive port slice and pipe pool; a session and its
 //! transfers never leave the worker that accepted it. Transfers move file data with
-//! IORING_OP_SPLICE through pooled pipes.
+//! splice through pooled pipes: IORING_OP_SPLICE where the disk may block, a direct
+//! splice on the worker for pages already in the page cache.
 
 pub mod cancel;
 pub mod command_rate;
@@ -13,6 +14,7 @@ pub mod data_channel;
 pub mod files;
 pub mod metrics;
 pub mod net;
+pub mod page_cache;
 pub mod passive_ports;
 pub mod pipes;
 pub(crate) mod sys;

@@ -85,3 +85,76 @@ pub fn splice_nonblocking(
         Ok(n as usize)
     }
 }
+
+/// splice(2) from a regular file at `offset` into a non-blocking pipe, on the calling
+/// thread. Only for pages already in the page cache: a miss would block the caller on
+/// the disk read.
+pub fn splice_from_file(
+    file: BorrowedFd<'_>,
+    offset: u64,
+    pipe: BorrowedFd<'_>,
+    len: usize,
+) -> io::Result<usize> {
+    let mut off = offset as libc::loff_t;
+    // SAFETY: `off` is a valid loff_t the kernel reads and advances; the pipe side takes
+    // a null offset; both fds are valid for the duration of the call.
+    let n = unsafe {
+        libc::splice(
+            file.as_raw_fd(),
+            &mut off,
+            pipe.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// cachestat(2) (Linux 6.5+); the number is the same on every architecture that uses
+/// the generic syscall table.
+const SYS_CACHESTAT: libc::c_long = 451;
+
+#[repr(C)]
+struct CachestatRange {
+    off: u64,
+    len: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Cachestat {
+    nr_cache: u64,
+    nr_dirty: u64,
+    nr_writeback: u64,
+    nr_evicted: u64,
+    nr_recently_evicted: u64,
+}
+
+/// How many pages of `len` bytes at `offset` of `file` sit in the page cache.
+/// Fails with ENOSYS on kernels before 6.5 and EPERM where the kernel only answers
+/// for files the caller owns or may write.
+pub fn cached_pages(file: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<u64> {
+    let range = CachestatRange { off: offset, len };
+    let mut stat = Cachestat::default();
+    // SAFETY: both structs are repr(C) with the kernel's layout and live for the
+    // whole call; flags must be 0.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const CachestatRange,
+            &mut stat as *mut Cachestat,
+            0u32,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(stat.nr_cache)
+    }
+}

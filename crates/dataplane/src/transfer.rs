@@ -27,6 +27,7 @@ use crate::data_channel::{establish, DataChannel};
 use crate::files::{self, Folder};
 use crate::metrics::bump;
 use crate::net;
+use crate::page_cache::{residency, Residency};
 use crate::pipes::Pipe;
 use crate::sys;
 use crate::transfer_log::{Direction, TransferRecord};
@@ -342,7 +343,9 @@ async fn send_file(
         return send_buffered(sock, file, offset, size, moved).await;
     }
     // Two pipes, double-buffered: while one drains into the socket the next chunk is
-    // spliced from the file (an io-wq hop), so the socket never waits for the disk side.
+    // spliced from the file, so the socket never waits for the disk side. Chunks already
+    // in the page cache are spliced on the worker itself; others go through io_uring
+    // (an io-wq hop), so a disk read never blocks the worker.
     let pipes = [
         worker.pipes.take().map_err(|_| TransferFailure::Local)?,
         worker.pipes.take().map_err(|_| TransferFailure::Local)?,
@@ -354,6 +357,16 @@ async fn send_file(
         async move {
             if want == 0 {
                 return Ok(0);
+            }
+            if residency(file.as_fd(), pos, u64::from(want)) == Residency::Cached {
+                // Cached pages cannot block: splice them here and skip the io-wq hop.
+                match sys::splice_from_file(file.as_fd(), pos, write_end.as_fd(), want as usize) {
+                    Ok(0) => return Err(TransferFailure::Local),
+                    Ok(n) => return Ok(n),
+                    // Nothing could move without waiting: io_uring takes it from here.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Err(TransferFailure::Local),
+                }
             }
             match uring_ops::splice(file, Some(pos), &write_end, None, want).await {
                 // The file shrank under us: fail rather than send a short file as complete.
