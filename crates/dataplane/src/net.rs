@@ -3,11 +3,12 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use crate::sys;
 use crate::uring_ops;
 
 fn socket_for(addr: &SocketAddr) -> io::Result<Socket> {
@@ -77,7 +78,7 @@ pub async fn accept(listener: &Rc<TcpListener>) -> io::Result<(TcpStream, Socket
 }
 
 /// Start connecting a non-blocking socket to `target`, from `source_ip` and, if it
-/// can be bound, `source_port`. Finish with [`finish_connect`].
+/// can be bound, `source_port` (`None` or 0: any port). Finish with [`finish_connect`].
 pub fn start_connect(
     source_ip: IpAddr,
     source_port: Option<u16>,
@@ -85,11 +86,15 @@ pub fn start_connect(
 ) -> io::Result<Rc<TcpStream>> {
     let socket = socket_for(&target)?;
     socket.set_nonblocking(true)?;
-    socket.set_reuse_address(true)?;
     let bound = source_port
-        .map(|p| socket.bind(&SocketAddr::new(source_ip, p).into()).is_ok())
-        .unwrap_or(false);
+        .filter(|&p| p != 0)
+        .is_some_and(|p| bind_shared_port(&socket, source_ip, p).is_ok());
     if !bound {
+        // Let connect() choose the port: bind(port 0) would search the ephemeral range
+        // for a port free of every TIME_WAIT socket, which grows costly once thousands
+        // of active-mode transfers have ended. Best effort: without it, bind still works.
+        let _ = socket.set_reuse_port(false);
+        let _ = sys::set_bind_address_no_port(socket.as_fd());
         socket.bind(&SocketAddr::new(source_ip, 0).into())?;
     }
     match socket.connect(&target.into()) {
@@ -98,6 +103,17 @@ pub fn start_connect(
         Err(e) => return Err(e),
     }
     Ok(Rc::new(TcpStream::from(socket)))
+}
+
+/// Bind the fixed active-mode source port (20) that every active transfer shares.
+/// SO_REUSEADDR lets it share the port with transfers still connected or in
+/// TIME_WAIT; SO_REUSEPORT (same user only) puts the bind on the kernel's fast
+/// path, which otherwise walks every socket on the port: with tens of thousands in
+/// TIME_WAIT that walk cost more CPU than the transfers themselves.
+fn bind_shared_port(socket: &Socket, ip: IpAddr, port: u16) -> io::Result<()> {
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&SocketAddr::new(ip, port).into())
 }
 
 /// Wait until a connect started by [`start_connect`] completes or fails.
@@ -143,5 +159,56 @@ pub async fn recv_some<S: AsRawFd + 'static>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return (other, buf),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    fn listener() -> TcpListener {
+        TcpListener::bind((LOOPBACK, 0)).unwrap()
+    }
+
+    /// A port nothing is bound to right now.
+    fn unused_port() -> u16 {
+        listener().local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn transfers_in_flight_share_the_fixed_source_port() {
+        let port = unused_port();
+        let (a, b) = (listener(), listener());
+        let _first = start_connect(LOOPBACK, Some(port), a.local_addr().unwrap()).unwrap();
+        let _second = start_connect(LOOPBACK, Some(port), b.local_addr().unwrap()).unwrap();
+        assert_eq!(a.accept().unwrap().1.port(), port);
+        assert_eq!(b.accept().unwrap().1.port(), port);
+    }
+
+    #[test]
+    fn port_zero_or_none_connects_from_a_port_of_the_kernels_choosing() {
+        let target = listener();
+        for source_port in [None, Some(0)] {
+            let stream =
+                start_connect(LOOPBACK, source_port, target.local_addr().unwrap()).unwrap();
+            let (_accepted, peer) = target.accept().unwrap();
+            assert_ne!(peer.port(), 0);
+            assert_eq!(stream.local_addr().unwrap(), peer);
+        }
+    }
+
+    #[test]
+    fn a_source_port_that_cannot_be_bound_falls_back_to_any_port() {
+        // A listener (without SO_REUSEPORT) owns this port, so the shared bind fails.
+        let taken = listener();
+        let taken_port = taken.local_addr().unwrap().port();
+        let target = listener();
+        let _stream =
+            start_connect(LOOPBACK, Some(taken_port), target.local_addr().unwrap()).unwrap();
+        let (_accepted, peer) = target.accept().unwrap();
+        assert_ne!(peer.port(), taken_port);
     }
 }
