@@ -60,59 +60,26 @@ pub fn io_uring_available() -> io::Result<()> {
     io_uring::IoUring::new(2).map(|_| ())
 }
 
-/// splice(2) between a pipe and a socket, both non-blocking, so it never blocks:
-/// it moves what fits now and fails with WouldBlock otherwise.
+/// splice(2) on the calling thread with SPLICE_F_NONBLOCK: between a pipe and a
+/// socket (both non-blocking, so it never blocks: it moves what fits now and fails
+/// with WouldBlock otherwise), or from a file at `from_offset` into a pipe, which is
+/// only for pages already in the page cache (a miss would block on the disk read).
 pub fn splice_nonblocking(
     from: BorrowedFd<'_>,
+    from_offset: Option<u64>,
     to: BorrowedFd<'_>,
     len: usize,
 ) -> io::Result<usize> {
-    // SAFETY: null offsets are allowed for pipes and sockets (current position);
-    // both fds are valid for the duration of the call.
-    let n = unsafe {
-        libc::splice(
-            from.as_raw_fd(),
-            std::ptr::null_mut(),
-            to.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-/// splice(2) from a regular file at `offset` into a non-blocking pipe, on the calling
-/// thread. Only for pages already in the page cache: a miss would block the caller on
-/// the disk read.
-pub fn splice_from_file(
-    file: BorrowedFd<'_>,
-    offset: u64,
-    pipe: BorrowedFd<'_>,
-    len: usize,
-) -> io::Result<usize> {
-    let mut off = offset as libc::loff_t;
-    // SAFETY: `off` is a valid loff_t the kernel reads and advances; the pipe side takes
-    // a null offset; both fds are valid for the duration of the call.
-    let n = unsafe {
-        libc::splice(
-            file.as_raw_fd(),
-            &mut off,
-            pipe.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    let mut offset = from_offset;
+    let flags = rustix::pipe::SpliceFlags::MOVE | rustix::pipe::SpliceFlags::NONBLOCK;
+    Ok(rustix::pipe::splice(
+        from,
+        offset.as_mut(),
+        to,
+        None,
+        len,
+        flags,
+    )?)
 }
 
 /// cachestat(2) (Linux 6.5+); the number is the same on every architecture that uses

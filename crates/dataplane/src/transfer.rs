@@ -360,7 +360,12 @@ async fn send_file(
             }
             if residency(file.as_fd(), pos, u64::from(want)) == Residency::Cached {
                 // Cached pages cannot block: splice them here and skip the io-wq hop.
-                match sys::splice_from_file(file.as_fd(), pos, write_end.as_fd(), want as usize) {
+                match sys::splice_nonblocking(
+                    file.as_fd(),
+                    Some(pos),
+                    write_end.as_fd(),
+                    want as usize,
+                ) {
                     Ok(0) => return Err(TransferFailure::Local),
                     Ok(n) => return Ok(n),
                     // Nothing could move without waiting: io_uring takes it from here.
@@ -405,7 +410,7 @@ async fn drain_pipe(
     while in_pipe > 0 {
         // The socket side never blocks (both ends are non-blocking), so a direct
         // splice avoids an io-wq round trip; only the disk side goes through io_uring.
-        match sys::splice_nonblocking(pipe.read.as_fd(), sock.as_fd(), in_pipe) {
+        match sys::splice_nonblocking(pipe.read.as_fd(), None, sock.as_fd(), in_pipe) {
             Ok(0) => return Err(TransferFailure::ConnectionLost),
             Ok(n) => {
                 in_pipe -= n;
@@ -482,20 +487,24 @@ async fn receive_file(
     let pipe = worker.pipes.take().map_err(|_| TransferFailure::Local)?;
     let mut pos = offset;
     loop {
-        let filled =
-            match sys::splice_nonblocking(sock.as_fd(), pipe.write.as_fd(), pipe.capacity()) {
-                Ok(0) => return Ok(pos - offset),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let revents = uring_ops::poll(sock, libc::POLLIN).await.map_err(lost)?;
-                    if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
-                        return Err(TransferFailure::ConnectionLost);
-                    }
-                    continue;
+        let filled = match sys::splice_nonblocking(
+            sock.as_fd(),
+            None,
+            pipe.write.as_fd(),
+            pipe.capacity(),
+        ) {
+            Ok(0) => return Ok(pos - offset),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let revents = uring_ops::poll(sock, libc::POLLIN).await.map_err(lost)?;
+                if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+                    return Err(TransferFailure::ConnectionLost);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(lost(e)),
-            };
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(lost(e)),
+        };
         moved.add(filled);
         let mut in_pipe = filled;
         while in_pipe > 0 {
