@@ -3,12 +3,12 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
+use nix::sys::socket::{setsockopt, sockopt::IpBindAddressNoPort};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::sys;
 use crate::uring_ops;
 
 fn socket_for(addr: &SocketAddr) -> io::Result<Socket> {
@@ -94,7 +94,7 @@ pub fn start_connect(
         // for a port free of every TIME_WAIT socket, which grows costly once thousands
         // of active-mode transfers have ended. Best effort: without it, bind still works.
         let _ = socket.set_reuse_port(false);
-        let _ = sys::set_bind_address_no_port(socket.as_fd());
+        let _ = setsockopt(&socket, IpBindAddressNoPort, &true);
         socket.bind(&SocketAddr::new(source_ip, 0).into())?;
     }
     match socket.connect(&target.into()) {

@@ -125,25 +125,3 @@ pub fn cached_pages(file: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<u
         Ok(stat.nr_cache)
     }
 }
-
-/// IP_BIND_ADDRESS_NO_PORT: a bind to port 0 only records the address, and connect()
-/// picks the port, checking just the 4-tuple instead of every socket on a port.
-pub fn set_bind_address_no_port(socket: BorrowedFd<'_>) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: the option value is a valid c_int that outlives the call, and its
-    // size is passed alongside it.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}

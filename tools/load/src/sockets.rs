@@ -3,7 +3,6 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -22,23 +21,11 @@ fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
 /// Lets `bind(ip, 0)` defer choosing the local port until `connect`, so the port only has
 /// to be unique per 4-tuple rather than per source address.
 fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: the fd is a live socket owned by `socket` for the whole call, and the option
-    // value points to a c_int that outlives the call, with its exact size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(nix::sys::socket::setsockopt(
+        socket,
+        nix::sys::socket::sockopt::IpBindAddressNoPort,
+        &true,
+    )?)
 }
 
 /// Connects to `target`, from `source` when given (port chosen at connect time).
