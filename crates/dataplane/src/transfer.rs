@@ -351,14 +351,26 @@ async fn send_file(
         worker.pipes.take().map_err(|_| TransferFailure::Local)?,
     ];
     let chunk = pipes[0].capacity().min(pipes[1].capacity()) as u64;
+    // Cleared when the kernel will not say for this file; no use asking every chunk.
+    let ask_cache = Cell::new(true);
     let fill = |pipe: usize, pos: u64| {
         let want = chunk.min(size - pos) as u32;
         let write_end = pipes[pipe].write.clone();
+        let ask_cache = &ask_cache;
         async move {
             if want == 0 {
                 return Ok(0);
             }
-            if residency(file.as_fd(), pos, u64::from(want)) == Residency::Cached {
+            let cached = ask_cache.get()
+                && match residency(file.as_fd(), pos, u64::from(want)) {
+                    Residency::Cached => true,
+                    Residency::NotCached => false,
+                    Residency::Unknown => {
+                        ask_cache.set(false);
+                        false
+                    }
+                };
+            if cached {
                 // Cached pages cannot block: splice them here and skip the io-wq hop.
                 match sys::splice_nonblocking(
                     file.as_fd(),
