@@ -68,9 +68,8 @@ mod tests {
 
     #[test]
     fn freshly_written_pages_are_cached_and_a_hole_past_them_is_not() {
-        let dir = std::env::temp_dir().join(format!("ringftp-pagecache-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("f");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
         let mut file = std::fs::File::create(&path).unwrap();
         file.write_all(&vec![7u8; 256 * 1024]).unwrap();
         let file = std::fs::File::open(&path).unwrap();
@@ -82,6 +81,5 @@ mod tests {
         } else {
             assert_eq!(answer, Residency::Unknown);
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
