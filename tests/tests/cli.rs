@@ -101,16 +101,63 @@ fn transfers_are_written_to_the_xferlog() {
     assert_eq!(ftp.cmd("QUIT").0, 221);
     drop(server);
     let log = std::fs::read_to_string(&xferlog).unwrap();
-    let fields: Vec<&str> = log
-        .lines()
-        .next()
-        .expect("one xferlog line")
-        .split(' ')
+    let line = log.lines().next().expect("one xferlog line");
+    let (stamp, fields) = split_xferlog_line(line);
+    assert_xferlog_stamp(stamp);
+    assert_eq!(fields.len(), 13, "{log}");
+    assert_eq!(fields[1], "127.0.0.1");
+    assert_eq!(fields[2], "100000");
+    assert!(fields[3].ends_with("/file.bin"));
+    assert_eq!(&fields[4..8], ["b", "_", "o", "a"]);
+    assert_eq!(&fields[8..12], ["anonymous", "ftp", "0", "*"]);
+    assert_eq!(fields[12], "c");
+}
+
+/// Splits an xferlog line the way log tools read it: the fixed 24-character date
+/// (`Tue Dec  1 22:01:59 2026`, day of month space-padded), then whitespace-separated
+/// fields.
+fn split_xferlog_line(line: &str) -> (&str, Vec<&str>) {
+    assert!(line.len() > 25 && line.is_char_boundary(24), "{line:?}");
+    let (stamp, rest) = line.split_at(24);
+    assert!(rest.starts_with(' '), "{line:?}");
+    (stamp, rest.split_whitespace().collect())
+}
+
+/// `DDD MMM dd hh:mm:ss YYYY` with a space-padded day, whatever today's date is.
+fn assert_xferlog_stamp(stamp: &str) {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let b = stamp.as_bytes();
+    assert!(DAYS.contains(&&stamp[0..3]), "{stamp:?}");
+    assert_eq!(b[3], b' ', "{stamp:?}");
+    assert!(MONTHS.contains(&&stamp[4..7]), "{stamp:?}");
+    assert_eq!(b[7], b' ', "{stamp:?}");
+    let day: u32 = stamp[8..10].trim_start().parse().expect("day of month");
+    assert!((1..=31).contains(&day), "{stamp:?}");
+    // One-digit days are padded with a space, never a zero.
+    assert_eq!(b[8] == b' ', day < 10, "{stamp:?}");
+    assert_eq!(b[10], b' ', "{stamp:?}");
+    let hms: Vec<u32> = stamp[11..19]
+        .split(':')
+        .map(|n| n.parse().expect("hh:mm:ss"))
         .collect();
-    assert_eq!(fields.len(), 18, "{log}");
-    assert_eq!(fields[6], "127.0.0.1");
-    assert_eq!(fields[7], "100000");
-    assert!(fields[8].ends_with("/file.bin"));
-    assert_eq!(&fields[9..13], ["b", "_", "o", "a"]);
-    assert_eq!(fields[17], "c");
+    assert!(hms.len() == 3 && hms[0] < 24 && hms[1] < 60 && hms[2] < 61, "{stamp:?}");
+    assert_eq!(b[19], b' ', "{stamp:?}");
+    let year: u32 = stamp[20..24].parse().expect("year");
+    assert!(year >= 1970, "{stamp:?}");
+}
+
+#[test]
+fn xferlog_lines_split_alike_on_one_and_two_digit_days() {
+    let tail = " 1 127.0.0.1 100000 /srv/f.bin b _ o a anonymous ftp 0 * c";
+    for stamp in ["Tue Dec  1 22:01:59 2026", "Fri Dec 25 08:00:00 2026"] {
+        assert_xferlog_stamp(stamp);
+        let line = format!("{stamp}{tail}");
+        let (got, fields) = split_xferlog_line(&line);
+        assert_eq!(got, stamp);
+        assert_eq!(fields.len(), 13);
+        assert_eq!(fields[12], "c");
+    }
 }

@@ -108,4 +108,28 @@ mod tests {
         );
         assert_eq!(line.split_whitespace().count(), 18);
     }
+
+    #[test]
+    fn one_digit_days_are_space_padded() {
+        let r = TransferRecord {
+            // 2026-12-01 22:01:59 UTC
+            started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_162_519),
+            duration: Duration::from_secs(2),
+            peer: "::1".parse().unwrap(),
+            bytes: 7,
+            path: "/srv/a".into(),
+            ascii: true,
+            direction: Direction::Incoming,
+            user: "alice".into(),
+            anonymous: false,
+            complete: false,
+        };
+        let line = format_line(&r);
+        assert_eq!(
+            line,
+            "Tue Dec  1 22:01:59 2026 2 ::1 7 /srv/a a _ i r alice ftp 0 * i\n"
+        );
+        // Log tools split on runs of blanks, so the padding is no extra field.
+        assert_eq!(line.split_whitespace().count(), 18);
+    }
 }
