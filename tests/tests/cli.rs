@@ -143,7 +143,10 @@ fn assert_xferlog_stamp(stamp: &str) {
         .split(':')
         .map(|n| n.parse().expect("hh:mm:ss"))
         .collect();
-    assert!(hms.len() == 3 && hms[0] < 24 && hms[1] < 60 && hms[2] < 61, "{stamp:?}");
+    assert!(
+        hms.len() == 3 && hms[0] < 24 && hms[1] < 60 && hms[2] < 61,
+        "{stamp:?}"
+    );
     assert_eq!(b[19], b' ', "{stamp:?}");
     let year: u32 = stamp[20..24].parse().expect("year");
     assert!(year >= 1970, "{stamp:?}");
