@@ -387,6 +387,20 @@ impl Server {
             .expect("VmRSS in /proc/PID/status")
     }
 
+    /// The fd count once it stops changing (workers set up lazily, and sessions that
+    /// just ended close asynchronously).
+    pub fn stable_fd_count(&self) -> usize {
+        let mut last = self.fd_count();
+        let mut same = 0;
+        wait_until(Duration::from_secs(5), || {
+            let now = self.fd_count();
+            same = if now == last { same + 1 } else { 0 };
+            last = now;
+            same >= 5
+        });
+        last
+    }
+
     /// Poll the fd count until it is at most `baseline` (closing is asynchronous),
     /// for at most `timeout`; returns the last count seen.
     pub fn fds_settle(&self, baseline: usize, timeout: Duration) -> usize {

@@ -152,20 +152,7 @@ fn warm_baseline(server: &Server, root: &Path) -> usize {
     assert_eq!(ftp.cmd("QUIT").0, 221);
     drop(data);
     still_serves(server, root);
-    stable_fd_count(server)
-}
-
-/// The fd count once it stops changing (sessions that just ended close asynchronously).
-fn stable_fd_count(server: &Server) -> usize {
-    let mut last = server.fd_count();
-    let mut same = 0;
-    wait_until(Duration::from_secs(5), || {
-        let now = server.fd_count();
-        same = if now == last { same + 1 } else { 0 };
-        last = now;
-        same >= 5
-    });
-    last
+    server.stable_fd_count()
 }
 
 fn assert_fds_back(server: &Server, baseline: usize) {
@@ -214,7 +201,7 @@ fn per_ip_session_cap_refuses_with_421_and_recovers() {
     let (c1, _, first) = greeting_from(local, &server);
     let (c2, _, second) = greeting_from(local, &server);
     assert_eq!((c1, c2), (220, 220));
-    let baseline = stable_fd_count(&server);
+    let baseline = server.stable_fd_count();
     let before = fd_targets(&server);
     for _ in 0..20 {
         assert_refused(local, &server, "Too many sessions from your address");
@@ -389,7 +376,7 @@ fn idle_control_connections_are_closed_with_421() {
     let root = tree();
     let server = Server::start(&serve_args(root.path(), &["--idle-timeout", "2"]));
     still_serves(&server, root.path());
-    let baseline = stable_fd_count(&server);
+    let baseline = server.stable_fd_count();
     let started = Instant::now();
     let (mut anonymous, _) = RawFtp::connect(server.addr());
     let mut logged_in = RawFtp::login(server.addr());
@@ -418,7 +405,7 @@ fn unused_passive_ports_return_to_the_pool_after_the_passive_timeout() {
         &["--workers", "1", "--passive-ports", &private_port_range(2)],
     );
     still_serves(&server, root.path());
-    let baseline = stable_fd_count(&server);
+    let baseline = server.stable_fd_count();
     let mut a = RawFtp::login(server.addr());
     let mut b = RawFtp::login(server.addr());
     let mut c = RawFtp::login(server.addr());
@@ -749,7 +736,7 @@ fn a_pasv_flood_holds_at_most_one_port_per_session() {
         &["--workers", "1", "--passive-ports", &private_port_range(4)],
     ));
     still_serves(&server, root.path());
-    let baseline = stable_fd_count(&server);
+    let baseline = server.stable_fd_count();
     let mut flooder = RawFtp::login(server.addr());
     for i in 0..300 {
         let cmd = if i % 2 == 0 { "PASV" } else { "EPSV" };
@@ -843,7 +830,7 @@ fn a_thousand_connections_that_never_log_in_are_closed_by_the_idle_timeout() {
     let root = tree();
     let server = Server::start(&serve_args(root.path(), &["--idle-timeout", "2"]));
     still_serves(&server, root.path());
-    let baseline = stable_fd_count(&server);
+    let baseline = server.stable_fd_count();
     let mut idle: Vec<RawFtp> = (0..1000)
         .map(|i| {
             let (ftp, (code, text)) = RawFtp::connect(server.addr());

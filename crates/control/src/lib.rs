@@ -12,6 +12,7 @@ pub mod command;
 pub mod line;
 pub mod listing;
 pub mod policy;
+pub mod proxy;
 pub mod reply;
 pub mod session;
 pub mod vfs;

@@ -8,6 +8,7 @@ use ringftp_control::policy::ConnectionLimits;
 use ringftp_control::session::SessionConfig;
 
 use crate::passive_ports::PortRange;
+use crate::proxy_header::ProxyTrust;
 use crate::transfer_log::TransferLog;
 
 /// Everything the engine needs to run.
@@ -46,6 +47,8 @@ pub struct EngineConfig {
     pub limits: Arc<ConnectionLimits>,
     /// Protocol settings; replaced as a whole on reload, read at each new session.
     pub session: Arc<RwLock<Arc<SessionConfig>>>,
+    /// Balancers whose connections start with a PROXY header.
+    pub proxy: ProxyTrust,
     /// Where completed and failed file transfers are recorded.
     pub transfer_log: Option<Arc<dyn TransferLog>>,
 }

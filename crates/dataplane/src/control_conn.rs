@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -50,11 +50,19 @@ pub async fn refuse(stream: TcpStream, code: u16, text: String) {
     net::shutdown(&*stream);
 }
 
-/// Serve one control connection until it closes.
-pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, permit: SessionPermit) {
+/// Serve one control connection from client `peer` until it closes. `dialled` is the
+/// address the client connected to: the socket's own, or the balancer's when the
+/// connection came through one; PASV replies announce it.
+pub async fn serve(
+    worker: Rc<Worker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    dialled: SocketAddr,
+    permit: SessionPermit,
+) {
     bump(&worker.metrics.sessions_total);
     worker.metrics.sessions_open.fetch_add(1, Relaxed);
-    let local = stream.local_addr().unwrap_or(peer);
+    let local = stream.local_addr().unwrap_or(dialled);
     let _ = stream.set_nodelay(true);
     // Clients send ABOR (or the Telnet Synch before it) as TCP urgent data; without
     // OOBINLINE Linux pulls the urgent byte out of the stream and the line is lost.
@@ -63,12 +71,13 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, perm
     let (line_tx, line_rx) = mpsc::channel(8);
     let reader = tokio_uring::spawn(read_lines(ctrl.clone(), worker.config.max_line, line_tx));
     let (event_tx, event_rx) = mpsc::unbounded_channel();
-    let session = Session::new(worker.config.session_config(), peer, local);
+    let session = Session::new(worker.config.session_config(), peer, dialled);
     let mut conn = Connection {
         worker: worker.clone(),
         ctrl: ctrl.clone(),
         session,
         local,
+        announce: dialled.ip(),
         data: None,
         transfer: None,
         event_tx,
@@ -118,7 +127,10 @@ struct Connection {
     worker: Rc<Worker>,
     ctrl: Rc<TcpStream>,
     session: Session,
+    /// The socket's local address: passive listeners and active connects use its IP.
     local: SocketAddr,
+    /// The address PASV replies announce (differs from `local` behind a balancer).
+    announce: IpAddr,
     data: Option<DataChannel>,
     transfer: Option<RunningTransfer>,
     event_tx: mpsc::UnboundedSender<Event>,
@@ -267,7 +279,7 @@ impl Connection {
                 self.data = None;
                 let event = match PassiveListener::open(&self.worker, self.local.ip()) {
                     Some(p) => {
-                        let addr = p.addr;
+                        let addr = SocketAddr::new(self.announce, p.addr.port());
                         self.data = Some(DataChannel::Passive(p));
                         Event::PassiveListening(addr)
                     }

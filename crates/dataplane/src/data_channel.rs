@@ -12,6 +12,7 @@ use crate::cancel::CancelToken;
 use crate::metrics::bump;
 use crate::net;
 use crate::passive_ports::PortLease;
+use crate::proxy_header;
 use crate::worker::Worker;
 
 /// A passive listener and the pool port it holds; the port returns when dropped.
@@ -80,21 +81,36 @@ pub async fn establish(
         DataChannel::Passive(mut passive) => {
             cancel.watch_listener(&passive.listener);
             loop {
-                let (stream, peer) = net::accept(&passive.listener).await?;
+                let (stream, socket_peer) = net::accept(&passive.listener).await?;
+                if cancel.reason().is_some() {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                stream.set_nonblocking(true)?;
+                let stream = Rc::new(stream);
+                // Behind a balancer the real client is in the PROXY header.
+                let peer = match proxy_header::client_of(&worker.config.proxy, &stream, socket_peer)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        bump(&worker.metrics.proxy_header_failures);
+                        debug!(%socket_peer, error = %e, "refused data connection without a valid PROXY header");
+                        continue;
+                    }
+                };
                 if cancel.reason().is_some() {
                     return Err(io::ErrorKind::Interrupted.into());
                 }
                 let policy = worker.config.session_config();
                 if policy.policy.passive_peer_allowed(control_peer, peer.ip()) {
-                    stream.set_nonblocking(true)?;
                     let _ = stream.set_nodelay(true);
-                    let stream = Rc::new(stream);
                     cancel.watch_stream(&stream);
                     return Ok(DataConnection {
                         stream,
                         _lease: passive.lease.take(),
                     });
                 }
+                net::shutdown(&*stream);
                 bump(&worker.metrics.passive_foreign_refused);
                 debug!(%peer, %control_peer, "refused data connection from a foreign address");
             }

@@ -6,6 +6,7 @@
 //! splice through pooled pipes: IORING_OP_SPLICE where the disk may block, a direct
 //! splice on the worker for pages already in the page cache.
 
+pub mod admission;
 pub mod cancel;
 pub mod command_rate;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod net;
 pub mod page_cache;
 pub mod passive_ports;
 pub mod pipes;
+pub mod proxy_header;
 pub(crate) mod sys;
 pub mod transfer;
 pub mod transfer_log;

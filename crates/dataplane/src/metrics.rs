@@ -23,6 +23,11 @@ pub struct WorkerMetrics {
     pub idle_timeouts: AtomicU64,
     pub data_timeouts: AtomicU64,
     pub login_failures: AtomicU64,
+    /// Sessions whose client address came from a PROXY header.
+    pub proxied_sessions: AtomicU64,
+    /// Control or data connections from a trusted proxy dropped for a missing,
+    /// invalid or late PROXY header.
+    pub proxy_header_failures: AtomicU64,
     /// Replies sent with codes 4xx/5xx, indexed by code - 400.
     pub error_replies: ErrorReplies,
 }

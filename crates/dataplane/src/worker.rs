@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
+use crate::admission;
 use crate::config::EngineConfig;
-use crate::control_conn;
-use crate::metrics::{bump, WorkerMetrics};
+use crate::metrics::WorkerMetrics;
 use crate::net;
 use crate::passive_ports::PortPool;
 use crate::pipes::PipePool;
@@ -230,21 +230,7 @@ async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>) {
         }
         match accepted {
             Ok((stream, peer)) => {
-                let permit = match worker.config.limits.try_acquire(peer.ip()) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        bump(&worker.metrics.sessions_refused);
-                        // The 421 is an error reply like any other session's.
-                        worker.metrics.error_replies.count(e.reply_code());
-                        tokio_uring::spawn(control_conn::refuse(
-                            stream,
-                            e.reply_code(),
-                            e.to_string(),
-                        ));
-                        continue;
-                    }
-                };
-                tokio_uring::spawn(control_conn::serve(worker.clone(), stream, peer, permit));
+                tokio_uring::spawn(admission::admit(worker.clone(), stream, peer));
             }
             Err(e)
                 if matches!(

@@ -77,6 +77,10 @@ pub struct Overrides {
     /// Maximum concurrent sessions per client address.
     #[arg(long, global = true)]
     pub max_sessions_per_ip: Option<usize>,
+    /// Balancer address or CIDR (repeatable) whose control and data connections start
+    /// with a PROXY protocol v1/v2 header naming the real client.
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub proxy_from: Vec<String>,
 }
 
 /// `--metrics`: an address, or a bare port on loopback (metrics stay private unless an

@@ -9,9 +9,11 @@ use std::time::Duration;
 use ringftp_control::auth::{AnonymousPolicy, Authenticator, UsersFile};
 use ringftp_control::line::DEFAULT_MAX_LINE;
 use ringftp_control::policy::{ConnectionLimits, LoginGuard, SecurityPolicy};
+use ringftp_control::proxy::TrustedProxies;
 use ringftp_control::session::SessionConfig;
 use ringftp_control::vfs::Permissions;
 use ringftp_dataplane::passive_ports::PortRange;
+use ringftp_dataplane::proxy_header::ProxyTrust;
 use ringftp_dataplane::transfer_log::TransferLog;
 use ringftp_dataplane::EngineConfig;
 use serde::{Deserialize, Serialize};
@@ -77,6 +79,7 @@ pub struct FileConfig {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub transfer: TransferConfig,
+    pub proxy_protocol: ProxyProtocolConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -134,6 +137,25 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
 }
 
+/// PROXY protocol (v1/v2) from balancers in front of the server.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyProtocolConfig {
+    /// Addresses or CIDRs whose connections must start with a PROXY header.
+    pub trusted: Vec<String>,
+    /// Time a trusted peer has to send the whole header.
+    pub header_timeout_secs: u64,
+}
+
+impl Default for ProxyProtocolConfig {
+    fn default() -> Self {
+        ProxyProtocolConfig {
+            trusted: Vec::new(),
+            header_timeout_secs: 5,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransferConfig {
@@ -164,6 +186,7 @@ impl Default for FileConfig {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             transfer: TransferConfig::default(),
+            proxy_protocol: ProxyProtocolConfig::default(),
         }
     }
 }
@@ -284,6 +307,9 @@ impl FileConfig {
         }
         if let Some(n) = o.max_sessions_per_ip {
             self.limits.max_sessions_per_ip = n;
+        }
+        if !o.proxy_from.is_empty() {
+            self.proxy_protocol.trusted = o.proxy_from.clone();
         }
     }
 
@@ -421,6 +447,14 @@ impl FileConfig {
                 return Err(invalid(key, "must be at least 1 second"));
             }
         }
+        let trusted = TrustedProxies::parse(&self.proxy_protocol.trusted)
+            .map_err(|e| invalid("proxy_protocol.trusted", e.to_string()))?;
+        if !(1..=60).contains(&self.proxy_protocol.header_timeout_secs) {
+            return Err(invalid(
+                "proxy_protocol.header_timeout_secs",
+                "from 1 to 60 seconds",
+            ));
+        }
         if !(4096..=MAX_PIPE_SIZE).contains(&self.transfer.pipe_size) {
             return Err(invalid(
                 "transfer.pipe_size",
@@ -445,6 +479,10 @@ impl FileConfig {
             atomic_uploads: self.atomic_uploads,
             limits,
             session: Arc::new(RwLock::new(Arc::new(session))),
+            proxy: ProxyTrust {
+                trusted,
+                header_timeout: Duration::from_secs(self.proxy_protocol.header_timeout_secs),
+            },
             transfer_log,
         })
     }
@@ -515,6 +553,21 @@ mod tests {
             let err = engine_error(&c);
             assert!(err.contains("transfer.pipe_size"), "{err}");
         }
+        c.transfer.pipe_size = TransferConfig::default().pipe_size;
+        c.proxy_protocol.trusted = vec!["127.0.0.1".into(), "10.0.0.0/40".into()];
+        let err = engine_error(&c);
+        assert!(
+            err.contains("proxy_protocol.trusted") && err.contains("10.0.0.0/40"),
+            "{err}"
+        );
+        c.proxy_protocol.trusted = vec!["10.0.0.0/8".into()];
+        c.proxy_protocol.header_timeout_secs = 0;
+        let err = engine_error(&c);
+        assert!(err.contains("proxy_protocol.header_timeout_secs"), "{err}");
+        c.proxy_protocol.header_timeout_secs = 5;
+        let session = c.session_config(guard.clone()).unwrap();
+        let engine = c.engine_config(session, limits.clone(), None).unwrap();
+        assert!(engine.proxy.trusted.trusts("10.2.3.4".parse().unwrap()));
         c.root = Some(dir.path().join("missing"));
         let err = c.session_config(guard).unwrap_err().to_string();
         assert!(err.contains("`root`"), "{err}");

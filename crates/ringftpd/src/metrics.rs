@@ -154,6 +154,20 @@ pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
         workers,
         |w| &w.login_failures,
     );
+    per_core_counter(
+        &mut r,
+        "ringftpd_proxied_sessions",
+        "Sessions whose client address came from a PROXY protocol header",
+        workers,
+        |w| &w.proxied_sessions,
+    );
+    per_core_counter(
+        &mut r,
+        "ringftpd_proxy_header_failures",
+        "Connections from trusted proxies dropped for a missing, invalid or late PROXY header",
+        workers,
+        |w| &w.proxy_header_failures,
+    );
 
     let transfers = Family::<CoreDirection, Counter>::default();
     let bytes = Family::<CoreDirection, Counter>::default();
