@@ -449,12 +449,21 @@ fn half_headers_and_silent_trusted_peers_are_closed_within_the_bound() {
     assert!(got.is_empty());
     let now = server.fds_settle(baseline, Duration::from_secs(10));
     assert!(now <= baseline, "fds {now} > {baseline}");
-    // And a complete header still gets its banner.
+    // A complete header still gets its banner, and so does a v2 LOCAL header (what
+    // HAProxy's health checks send), served as a session of the balancer itself.
     let mut s = connect_from(ip(BALANCER_SOURCE), server.addr());
     s.write_all(b"PROXY TCP4 127.0.0.9 127.0.0.2 4000 21\r\n")
         .unwrap();
     let (_, (code, _)) = RawFtp::from_stream(s);
     assert_eq!(code, 220);
+    let mut s = connect_from(ip(BALANCER_SOURCE), server.addr());
+    s.write_all(b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00")
+        .unwrap();
+    let (mut ftp, (code, _)) = RawFtp::from_stream(s);
+    assert_eq!(code, 220);
+    let (code, text) = ftp.cmd("STAT");
+    assert_eq!(code, 211);
+    assert!(text.contains(BALANCER_SOURCE), "{text}");
 }
 
 #[test]
@@ -493,5 +502,22 @@ fn stopping_one_instance_moves_new_sessions_while_its_transfers_finish() {
     assert!(
         got == c.file("big.bin"),
         "the download on the stopped instance"
+    );
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/haproxy/haproxy.cfg");
+    let out = Command::new(require_tool("haproxy"))
+        .arg("-c")
+        .arg("-f")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "haproxy -c {}: {}",
+        example.display(),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
