@@ -48,11 +48,11 @@ CONF
     PIDS+=($!)
     eval "PID_$1=$!"
 }
-start_node n1 127.0.0.2 40000-40999 9201
-start_node n2 127.0.0.3 41000-41999 9202
+start_node n1 127.0.0.2 6000-6499 9201
+start_node n2 127.0.0.3 6500-6999 9202
 cat >"$DIR/haproxy.cfg" <<CONF
 global
-    maxconn 20000
+    maxconn 4000
 defaults
     mode tcp
     timeout connect 5s
@@ -62,6 +62,7 @@ defaults
     source 127.0.0.5
     retries 3
     option redispatch
+    option splice-auto
 frontend ftp
     bind 127.0.0.1:$PORT
     default_backend nodes
@@ -71,10 +72,10 @@ backend nodes
     server n1 127.0.0.2:$PORT
     server n2 127.0.0.3:$PORT
 listen pasv1
-    bind 127.0.0.1:40000-40999
+    bind 127.0.0.1:6000-6499
     server n1 127.0.0.2 send-proxy-v2
 listen pasv2
-    bind 127.0.0.1:41000-41999
+    bind 127.0.0.1:6500-6999
     server n2 127.0.0.3 send-proxy-v2
 CONF
 haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
@@ -82,6 +83,7 @@ PIDS+=($!)
 PID_haproxy=$!
 for _ in $(seq 100); do
     curl -s "ftp://127.0.0.1:$PORT/f4k" -o /dev/null && break
+    kill -0 "$PID_haproxy" 2>/dev/null || { cat "$DIR/haproxy.log" >&2; exit 1; }
     sleep 0.1
 done
 
