@@ -17,6 +17,8 @@ use ringftp_dataplane::EngineConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Overrides;
+use crate::privileges::{PrivilegeError, RunAs};
+use crate::sandbox::{SandboxError, SandboxPlan};
 
 /// Largest `transfer.pipe_size` accepted (F_SETPIPE_SZ takes an int; 64 MiB is far past any gain).
 const MAX_PIPE_SIZE: usize = 64 << 20;
@@ -70,6 +72,8 @@ pub struct FileConfig {
     pub banner: String,
     /// Users file with argon2id password hashes.
     pub users_file: Option<PathBuf>,
+    /// User (and its primary group) to switch to after binding, when started as root.
+    pub run_as: Option<String>,
     pub anonymous: AnonymousConfig,
     pub timeouts: TimeoutConfig,
     pub limits: LimitConfig,
@@ -77,6 +81,28 @@ pub struct FileConfig {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub transfer: TransferConfig,
+    pub sandbox: SandboxConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Apply the Landlock filesystem sandbox after start-up.
+    pub enabled: bool,
+    /// Refuse to start where the kernel cannot enforce it.
+    pub require: bool,
+    /// Folders a symlink may lead to outside the roots (`follow_symlinks_outside`).
+    pub extra_read_paths: Vec<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            enabled: true,
+            require: false,
+            extra_read_paths: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -157,6 +183,7 @@ impl Default for FileConfig {
             atomic_uploads: true,
             banner: "ringftpd ready.".into(),
             users_file: None,
+            run_as: None,
             anonymous: AnonymousConfig::default(),
             timeouts: TimeoutConfig::default(),
             limits: LimitConfig::default(),
@@ -164,6 +191,7 @@ impl Default for FileConfig {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             transfer: TransferConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -254,6 +282,9 @@ impl FileConfig {
         }
         if let Some(a) = o.pasv_address {
             self.pasv_address = Some(a);
+        }
+        if let Some(u) = &o.run_as {
+            self.run_as = Some(u.clone());
         }
         if let Some(u) = &o.users {
             self.users_file = Some(u.clone());
@@ -356,6 +387,58 @@ impl FileConfig {
             banner: self.banner.clone(),
             pasv_address,
         })
+    }
+
+    /// The user to switch to, looked up now (a missing user is a config error).
+    pub fn run_as_user(&self) -> Result<Option<RunAs>, PrivilegeError> {
+        self.run_as.as_deref().map(RunAs::lookup).transpose()
+    }
+
+    /// The folders the sandbox opens up for this configuration: every login's root
+    /// (writable where the login may change anything), the extra read paths, the
+    /// transfer log's folder and the config and users files' folders.
+    pub fn sandbox_plan(
+        &self,
+        session: &SessionConfig,
+        config_file: Option<&Path>,
+    ) -> Result<SandboxPlan, ConfigError> {
+        let mut plan = SandboxPlan::default();
+        let key_error = |key| move |e: SandboxError| invalid(key, e.to_string());
+        plan.add_root(&session.root, false, "the server root")
+            .map_err(key_error("root"))?;
+        for (who, root, perms) in session.auth.roots() {
+            let writable = perms.write || perms.delete || perms.mkdir || perms.rename;
+            let (key, why) = if who == "anonymous" {
+                ("anonymous.root", "the anonymous root".to_string())
+            } else {
+                ("users_file", format!("the root of user {who:?}"))
+            };
+            let root = root.as_deref().unwrap_or(&session.root);
+            plan.add_root(root, writable, &why).map_err(key_error(key))?;
+        }
+        for path in &self.sandbox.extra_read_paths {
+            if !path.is_absolute() {
+                return Err(invalid(
+                    "sandbox.extra_read_paths",
+                    format!("{} is not an absolute path", path.display()),
+                ));
+            }
+            plan.add_root(path, false, "an extra read path")
+                .map_err(key_error("sandbox.extra_read_paths"))?;
+        }
+        if let Some(log) = &self.log.xferlog {
+            plan.add_log(log, "the transfer log's folder")
+                .map_err(key_error("log.xferlog"))?;
+        }
+        if let Some(file) = config_file {
+            plan.add_config(file, "the config file's folder")
+                .map_err(key_error("config"))?;
+        }
+        if let Some(file) = &self.users_file {
+            plan.add_config(file, "the users file's folder")
+                .map_err(key_error("users_file"))?;
+        }
+        Ok(plan)
     }
 
     /// A login guard built from the limits.
