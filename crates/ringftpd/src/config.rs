@@ -414,7 +414,8 @@ impl FileConfig {
                 ("users_file", format!("the root of user {who:?}"))
             };
             let root = root.as_deref().unwrap_or(&session.root);
-            plan.add_root(root, writable, &why).map_err(key_error(key))?;
+            plan.add_root(root, writable, &why)
+                .map_err(key_error(key))?;
         }
         for path in &self.sandbox.extra_read_paths {
             if !path.is_absolute() {

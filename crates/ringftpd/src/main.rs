@@ -118,9 +118,9 @@ fn run(cli: Cli) -> Result<(), String> {
     // and metrics), then the switch, the sandbox, and only then any other thread.
     let bound = Engine::bind(engine_config).map_err(|e| e.to_string())?;
     let metrics_listener = match file.metrics.listen {
-        Some(addr) => Some(
-            metrics::bind(addr).map_err(|e| format!("invalid `metrics.listen` {addr}: {e}"))?,
-        ),
+        Some(addr) => {
+            Some(metrics::bind(addr).map_err(|e| format!("invalid `metrics.listen` {addr}: {e}"))?)
+        }
         None => None,
     };
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
@@ -166,7 +166,13 @@ fn run(cli: Cli) -> Result<(), String> {
     for signal in signals.forever() {
         match signal {
             SIGHUP => {
-                match reload(&cli, folder.as_deref(), guard.clone(), &limits, sandbox.as_ref()) {
+                match reload(
+                    &cli,
+                    folder.as_deref(),
+                    guard.clone(),
+                    &limits,
+                    sandbox.as_ref(),
+                ) {
                     Ok((new_file, session)) => {
                         if std::env::var_os("RUST_LOG").is_none() {
                             if let Ok(filter) = EnvFilter::try_new(&new_file.log.level) {

@@ -167,8 +167,13 @@ mod tests {
 
     #[test]
     fn unknown_and_root_users_are_refused_by_name() {
-        let err = RunAs::lookup("no-such-user-ringftpd").unwrap_err().to_string();
-        assert!(err.contains("`run_as`") && err.contains("no-such-user"), "{err}");
+        let err = RunAs::lookup("no-such-user-ringftpd")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`run_as`") && err.contains("no-such-user"),
+            "{err}"
+        );
         let err = RunAs::lookup("root").unwrap_err().to_string();
         assert!(err.contains("`run_as`") && err.contains("root"), "{err}");
     }

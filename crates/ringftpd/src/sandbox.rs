@@ -244,14 +244,20 @@ mod tests {
             ..running.clone()
         };
         let (grant, access) = running.uncovered(&new_root).unwrap();
-        assert_eq!((grant.path.as_path(), access), (Path::new("/home/bob"), "read"));
+        assert_eq!(
+            (grant.path.as_path(), access),
+            (Path::new("/home/bob"), "read")
+        );
         // Readable is not writable.
         let writes_read_only = SandboxPlan {
             write: grants(&["/srv/ftp"]),
             ..running.clone()
         };
         let (grant, access) = running.uncovered(&writes_read_only).unwrap();
-        assert_eq!((grant.path.as_path(), access), (Path::new("/srv/ftp"), "write"));
+        assert_eq!(
+            (grant.path.as_path(), access),
+            (Path::new("/srv/ftp"), "write")
+        );
         // "/srv/upload" is not below "/srv/up".
         let sibling = SandboxPlan {
             read: grants(&["/srv/upload"]),
@@ -265,8 +271,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("a")).unwrap();
         let mut plan = SandboxPlan::default();
-        plan.add_root(&dir.path().join("a/../a"), true, "root").unwrap();
-        plan.add_root(&dir.path().join("a"), false, "anonymous").unwrap();
+        plan.add_root(&dir.path().join("a/../a"), true, "root")
+            .unwrap();
+        plan.add_root(&dir.path().join("a"), false, "anonymous")
+            .unwrap();
         plan.add_log(&dir.path().join("a/xferlog"), "log").unwrap();
         let a = dir.path().canonicalize().unwrap().join("a");
         assert_eq!(plan.readable(), vec![a.clone()]);
@@ -310,7 +318,10 @@ mod tests {
         .join()
         .unwrap();
         let (plain_in, plain_out, uring_in, uring_out) = outcome;
-        assert!(plain_in.is_ok() && uring_in.is_ok(), "{plain_in:?} {uring_in:?}");
+        assert!(
+            plain_in.is_ok() && uring_in.is_ok(),
+            "{plain_in:?} {uring_in:?}"
+        );
         for refused in [plain_out, uring_out] {
             assert_eq!(refused.unwrap_err().raw_os_error(), Some(libc::EACCES));
         }
