@@ -605,6 +605,32 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_and_run_as_values_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = FileConfig {
+            root: Some(dir.path().to_path_buf()),
+            run_as: Some("no-such-user-ringftpd".into()),
+            ..FileConfig::default()
+        };
+        let err = c.run_as_user().unwrap_err().to_string();
+        assert!(err.contains("`run_as`"), "{err}");
+        let session = c.session_config(Arc::new(c.login_guard())).unwrap();
+        for bad in ["etc", "/no/such/folder/ringftpd"] {
+            c.sandbox.extra_read_paths = vec![bad.into()];
+            let err = c.sandbox_plan(&session, None).unwrap_err().to_string();
+            assert!(
+                err.contains("`sandbox.extra_read_paths`") && err.contains(bad),
+                "{err}"
+            );
+        }
+        c.sandbox.extra_read_paths = vec!["/etc".into()];
+        let plan = c.sandbox_plan(&session, None).unwrap();
+        assert!(plan.readable().contains(&PathBuf::from("/etc")));
+        // Anonymous is read-only by default: nothing is writable.
+        assert!(plan.write.is_empty());
+    }
+
+    #[test]
     fn permissions_parse() {
         let p = parse_permissions(&["read".into(), "mkdir".into()], "k").unwrap();
         assert!(p.read && p.mkdir && !p.write);
