@@ -75,9 +75,13 @@ fn run(cli: Cli) -> Result<(), String> {
         file.limits.max_sessions_per_ip,
     ));
     let run_as = file.run_as_user().map_err(|e| e.to_string())?;
-    let plan = file
-        .sandbox_plan(&session, cli.config.as_deref())
-        .map_err(|e| e.to_string())?;
+    // Built (and its folders checked) only when the sandbox is on.
+    let plan = if file.sandbox.enabled {
+        file.sandbox_plan(&session, cli.config.as_deref())
+            .map_err(|e| e.to_string())?
+    } else {
+        sandbox::SandboxPlan::default()
+    };
     // Opened only after the switch to `run_as` (see XferLog::new); its folder is
     // checked now, so that a typo fails here and in check-config.
     let xferlog = match &file.log.xferlog {
@@ -127,8 +131,13 @@ fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     privileges::drop_privileges(run_as.as_ref(), &keep).map_err(|e| e.to_string())?;
     if let Some(log) = &xferlog {
-        log.reopen()
-            .map_err(|e| format!("invalid `log.xferlog`: {}: {e}", log.path().display()))?;
+        log.reopen().map_err(|e| {
+            let by = match &run_as {
+                Some(user) => format!(" (opened as `run_as` user {:?})", user.name),
+                None => String::new(),
+            };
+            format!("invalid `log.xferlog`: {}: {e}{by}", log.path().display())
+        })?;
     }
     let sandbox = if file.sandbox.enabled {
         match sandbox::apply(&plan, file.sandbox.require).map_err(|e| e.to_string())? {
