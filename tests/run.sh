@@ -2,7 +2,8 @@
 # The whole test suite: format and lint checks, the binaries the end-to-end tests
 # start, then every unit, property and end-to-end test in the workspace.
 # On Debian, as root, it first installs the FTP clients (and util-linux fincore,
-# systemd's systemd-analyze for the unit file) the end-to-end tests drive.
+# systemd's systemd-analyze for the unit file, python3-seccomp to hide Landlock)
+# the end-to-end tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -11,6 +12,7 @@ command -v lftp >/dev/null || need+=(lftp)
 command -v python3 >/dev/null || need+=(python3)
 command -v fincore >/dev/null || need+=(util-linux)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+/usr/bin/python3 -c 'import seccomp' 2>/dev/null || need+=(python3-seccomp)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         export DEBIAN_FRONTEND=noninteractive

@@ -417,3 +417,80 @@ fn the_transfer_log_is_reopened_on_sigusr1() {
         .unwrap()
         .contains("big.bin"));
 }
+
+/// The kernel without Landlock (a seccomp filter answering ENOSYS to the Landlock calls,
+/// set up by python3-seccomp before exec): ringftpd starts and warns, and with
+/// `sandbox.require = true` it refuses to start, saying why.
+#[test]
+fn without_landlock_it_warns_or_refuses_with_sandbox_require() {
+    let python = Path::new("/usr/bin/python3");
+    let has_seccomp = Command::new(python)
+        .args(["-c", "import seccomp"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_seccomp,
+        "python3-seccomp is required by this test (tests/run.sh installs it)"
+    );
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/without_landlock.py");
+    let root = served_tree();
+    for require in [false, true] {
+        let conf_dir = tempfile::tempdir().unwrap();
+        let conf = conf_dir.path().join("ringftpd.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "root = {:?}\nlisten = [\"127.0.0.1:0\"]\npassive_ports = {:?}\n[sandbox]\nrequire = {require}\n",
+                root.path().display().to_string(),
+                private_port_range(16),
+            ),
+        )
+        .unwrap();
+        let log = conf_dir.path().join("stderr.log");
+        let mut child = StopOnDrop(
+            Command::new(python)
+                .arg(&wrapper)
+                .arg(ringftp_tests::binary("ringftpd"))
+                .arg("--config")
+                .arg(&conf)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let child = &mut child.0;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        if require {
+            let status = child.wait().unwrap();
+            let text = std::fs::read_to_string(&log).unwrap();
+            assert!(!status.success() && line.is_empty(), "{status} {line}");
+            assert!(
+                text.contains("`sandbox.require = true` but the kernel enforces no Landlock"),
+                "{text}"
+            );
+        } else {
+            assert!(line.contains("serving"), "{line}");
+            let addr = line.trim().rsplit(" on ").next().unwrap().parse().unwrap();
+            let mut ftp = RawFtp::login(addr);
+            assert_eq!(retr_passive(&mut ftp, "small.txt").0, 150);
+            assert!(log_has(&log, "no filesystem sandbox"));
+            signal(child.id(), "TERM");
+            assert!(child.wait().unwrap().success());
+        }
+    }
+}
+
+/// A server started without the test library's `Server`: stopped if a check fails.
+struct StopOnDrop(std::process::Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
