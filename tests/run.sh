@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: format and lint checks, the binaries the end-to-end tests
 # start, then every unit, property and end-to-end test in the workspace.
-# On Debian, as root, it first installs the FTP clients (and util-linux fincore)
+# On Debian, as root, it first installs the FTP clients (and util-linux fincore,
+# systemd's systemd-analyze for the unit file, python3-seccomp to hide Landlock)
 # the end-to-end tests drive, and HAProxy for the load-balancer tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ command -v lftp >/dev/null || need+=(lftp)
 command -v python3 >/dev/null || need+=(python3)
 command -v fincore >/dev/null || need+=(util-linux)
 command -v haproxy >/dev/null || need+=(haproxy)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+/usr/bin/python3 -c 'import seccomp' 2>/dev/null || need+=(python3-seccomp)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         export DEBIAN_FRONTEND=noninteractive

@@ -174,6 +174,25 @@ impl Authenticator {
             && (user.eq_ignore_ascii_case(b"anonymous") || user.eq_ignore_ascii_case(b"ftp"))
     }
 
+    /// Every root a login can be given, with who gets it and what they may do there:
+    /// anonymous (when enabled) and each named user; `None` is the server root.
+    pub fn roots(&self) -> Vec<(String, Option<PathBuf>, Permissions)> {
+        let mut roots = Vec::new();
+        if self.anonymous.enabled {
+            roots.push((
+                "anonymous".to_string(),
+                self.anonymous.root.clone(),
+                self.anonymous.perms,
+            ));
+        }
+        let mut users: Vec<_> = self.users.users.iter().collect();
+        users.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, record) in users {
+            roots.push((name.clone(), record.root.clone(), record.perms));
+        }
+        roots
+    }
+
     /// Check a login. Named users cost an argon2 verification: run it off the event loop.
     pub fn login(&self, user: &[u8], pass: &[u8]) -> Result<Account, AuthError> {
         if self.is_anonymous(user) {

@@ -12,7 +12,8 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rustix::fs::{openat, openat2, renameat, unlinkat, AtFlags, Mode, OFlags, ResolveFlags, CWD};
 
@@ -39,6 +40,29 @@ fn open_fd(path: &Path, flags: OFlags, mode: u32, no_symlinks: bool) -> io::Resu
 /// Whether an open failed because a symlink was in the way.
 pub fn is_symlink_refusal(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::EXDEV))
+}
+
+/// Folders the process's sandbox lets it read below, once one is enforced.
+static SANDBOX_READS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+
+/// Record the folders an enforced sandbox allows reading below, so that a refused open
+/// can be logged with its reason.
+pub fn note_sandbox(reads: Vec<PathBuf>) {
+    let _ = SANDBOX_READS.set(reads);
+}
+
+/// Whether an open of `path` failed because the sandbox does not reach it: permission
+/// denied, and the path (its symlinks resolved) lies below no folder the sandbox allows.
+pub fn is_sandbox_refusal(path: &Path, e: &io::Error) -> bool {
+    let Some(reads) = SANDBOX_READS.get() else {
+        return false;
+    };
+    if e.raw_os_error() != Some(libc::EACCES) {
+        return false;
+    }
+    // Resolving a path needs no Landlock right (lookups are not file opens).
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    !reads.iter().any(|r| real.starts_with(r))
 }
 
 /// A folder held open: names inside it are single components, resolved from the

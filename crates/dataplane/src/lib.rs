@@ -26,4 +26,4 @@ pub mod uring_ops;
 pub mod worker;
 
 pub use config::EngineConfig;
-pub use worker::{Engine, EngineError, RunState};
+pub use worker::{BoundEngine, Engine, EngineError, RunState};

@@ -186,6 +186,8 @@ fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, Trans
             let file = files::open(path, OFlags::RDONLY, 0, no_symlinks).map_err(|e| {
                 if files::is_symlink_refusal(&e) {
                     warn!(path = %path.display(), "symlink appeared after the path was checked");
+                } else if files::is_sandbox_refusal(path, &e) {
+                    warn!(path = %path.display(), "open refused by the sandbox: the file lies outside the served roots and `sandbox.extra_read_paths`");
                 }
                 TransferFailure::FileUnavailable
             })?;
@@ -204,7 +206,12 @@ fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, Trans
             perms,
         } => ListingStream::open(path, *format, SystemTime::now(), *perms)
             .map(Prepared::Listing)
-            .map_err(|_| TransferFailure::FileUnavailable),
+            .map_err(|e| {
+                if files::is_sandbox_refusal(path, &e) {
+                    warn!(path = %path.display(), "listing refused by the sandbox: the folder lies outside the served roots and `sandbox.extra_read_paths`");
+                }
+                TransferFailure::FileUnavailable
+            }),
     }
 }
 

@@ -68,9 +68,65 @@ pub struct Engine {
     local_addrs: Vec<SocketAddr>,
 }
 
+/// Listeners bound and counters made, no worker thread yet: the daemon drops its
+/// privileges and applies its sandbox here, so that every thread it then starts
+/// inherits them (credentials and Landlock domains are per thread on Linux).
+pub struct BoundEngine {
+    config: EngineConfig,
+    per_worker: Vec<Vec<TcpListener>>,
+    metrics: Vec<Arc<WorkerMetrics>>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl BoundEngine {
+    /// The bound control addresses (useful with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Counters of each worker, index = worker id.
+    pub fn metrics(&self) -> &[Arc<WorkerMetrics>] {
+        &self.metrics
+    }
+
+    /// Start one thread per worker on the listeners bound before.
+    pub fn start(self) -> Result<Engine, EngineError> {
+        let BoundEngine {
+            config,
+            per_worker,
+            metrics,
+            local_addrs,
+        } = self;
+        let (state_tx, state_rx) = watch::channel(RunState::Running);
+        let config = Arc::new(config);
+        let mut threads = Vec::new();
+        for (id, listeners) in per_worker.into_iter().enumerate() {
+            let m = metrics[id].clone();
+            let config = config.clone();
+            let state = state_rx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("ringftpd-w{id}"))
+                .spawn(move || run_worker(id, config, listeners, m, state))
+                .map_err(EngineError::Thread)?;
+            threads.push(handle);
+        }
+        Ok(Engine {
+            threads,
+            state: state_tx,
+            metrics,
+            local_addrs,
+        })
+    }
+}
+
 impl Engine {
     /// Bind every listener (so address errors surface here) and start the workers.
     pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::bind(config)?.start()
+    }
+
+    /// Bind every listener without starting a thread (see [`BoundEngine`]).
+    pub fn bind(config: EngineConfig) -> Result<BoundEngine, EngineError> {
         sys::io_uring_available().map_err(EngineError::NoIoUring)?;
         if config.passive_ports.len() != config.workers {
             return Err(EngineError::PortSlices(
@@ -95,28 +151,20 @@ impl Engine {
             }
             local_addrs.push(addr);
         }
-        let (state_tx, state_rx) = watch::channel(RunState::Running);
-        let config = Arc::new(config);
-        let mut threads = Vec::new();
-        let mut metrics = Vec::new();
-        for (id, listeners) in per_worker.into_iter().enumerate() {
-            let m = Arc::new(WorkerMetrics::default());
-            // Known before the worker thread runs, so a scrape right after start
-            // does not report an empty slice.
-            m.passive_size
-                .store(config.passive_ports[id].len() as u64, Relaxed);
-            metrics.push(m.clone());
-            let config = config.clone();
-            let state = state_rx.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("ringftpd-w{id}"))
-                .spawn(move || run_worker(id, config, listeners, m, state))
-                .map_err(EngineError::Thread)?;
-            threads.push(handle);
-        }
-        Ok(Engine {
-            threads,
-            state: state_tx,
+        let metrics = config
+            .passive_ports
+            .iter()
+            .map(|slice| {
+                let m = Arc::new(WorkerMetrics::default());
+                // Known before the worker thread runs, so a scrape right after start
+                // does not report an empty slice.
+                m.passive_size.store(slice.len() as u64, Relaxed);
+                m
+            })
+            .collect();
+        Ok(BoundEngine {
+            config,
+            per_worker,
             metrics,
             local_addrs,
         })

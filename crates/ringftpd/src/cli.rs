@@ -49,6 +49,9 @@ pub struct Overrides {
     /// Address announced in PASV replies (behind NAT).
     #[arg(long, global = true, value_name = "IP")]
     pub pasv_address: Option<IpAddr>,
+    /// Switch to this user (and its group) once the listeners are bound (started as root).
+    #[arg(long, global = true, value_name = "USER")]
+    pub run_as: Option<String>,
     /// Users file (TOML with argon2id hashes).
     #[arg(long, global = true, value_name = "FILE")]
     pub users: Option<PathBuf>,

@@ -19,6 +19,8 @@ use ringftp_dataplane::EngineConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Overrides;
+use crate::privileges::{PrivilegeError, RunAs};
+use crate::sandbox::{SandboxError, SandboxPlan};
 
 /// Largest `transfer.pipe_size` accepted (F_SETPIPE_SZ takes an int; 64 MiB is far past any gain).
 const MAX_PIPE_SIZE: usize = 64 << 20;
@@ -72,6 +74,8 @@ pub struct FileConfig {
     pub banner: String,
     /// Users file with argon2id password hashes.
     pub users_file: Option<PathBuf>,
+    /// User (and its primary group) to switch to after binding, when started as root.
+    pub run_as: Option<String>,
     pub anonymous: AnonymousConfig,
     pub timeouts: TimeoutConfig,
     pub limits: LimitConfig,
@@ -80,6 +84,28 @@ pub struct FileConfig {
     pub metrics: MetricsConfig,
     pub transfer: TransferConfig,
     pub proxy_protocol: ProxyProtocolConfig,
+    pub sandbox: SandboxConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Apply the Landlock filesystem sandbox after start-up.
+    pub enabled: bool,
+    /// Refuse to start where the kernel cannot enforce it.
+    pub require: bool,
+    /// Folders a symlink may lead to outside the roots (`follow_symlinks_outside`).
+    pub extra_read_paths: Vec<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            enabled: true,
+            require: false,
+            extra_read_paths: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -179,6 +205,7 @@ impl Default for FileConfig {
             atomic_uploads: true,
             banner: "ringftpd ready.".into(),
             users_file: None,
+            run_as: None,
             anonymous: AnonymousConfig::default(),
             timeouts: TimeoutConfig::default(),
             limits: LimitConfig::default(),
@@ -187,6 +214,7 @@ impl Default for FileConfig {
             metrics: MetricsConfig::default(),
             transfer: TransferConfig::default(),
             proxy_protocol: ProxyProtocolConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -277,6 +305,9 @@ impl FileConfig {
         }
         if let Some(a) = o.pasv_address {
             self.pasv_address = Some(a);
+        }
+        if let Some(u) = &o.run_as {
+            self.run_as = Some(u.clone());
         }
         if let Some(u) = &o.users {
             self.users_file = Some(u.clone());
@@ -382,6 +413,59 @@ impl FileConfig {
             banner: self.banner.clone(),
             pasv_address,
         })
+    }
+
+    /// The user to switch to, looked up now (a missing user is a config error).
+    pub fn run_as_user(&self) -> Result<Option<RunAs>, PrivilegeError> {
+        self.run_as.as_deref().map(RunAs::lookup).transpose()
+    }
+
+    /// The folders the sandbox opens up for this configuration: every login's root
+    /// (writable where the login may change anything), the extra read paths, the
+    /// transfer log's folder and the config and users files' folders.
+    pub fn sandbox_plan(
+        &self,
+        session: &SessionConfig,
+        config_file: Option<&Path>,
+    ) -> Result<SandboxPlan, ConfigError> {
+        let mut plan = SandboxPlan::default();
+        let key_error = |key| move |e: SandboxError| invalid(key, e.to_string());
+        plan.add_root(&session.root, false, "the server root")
+            .map_err(key_error("root"))?;
+        for (who, root, perms) in session.auth.roots() {
+            let writable = perms.write || perms.delete || perms.mkdir || perms.rename;
+            let (key, why) = if who == "anonymous" {
+                ("anonymous.root", "the anonymous root".to_string())
+            } else {
+                ("users_file", format!("the root of user {who:?}"))
+            };
+            let root = root.as_deref().unwrap_or(&session.root);
+            plan.add_root(root, writable, &why)
+                .map_err(key_error(key))?;
+        }
+        for path in &self.sandbox.extra_read_paths {
+            if !path.is_absolute() {
+                return Err(invalid(
+                    "sandbox.extra_read_paths",
+                    format!("{} is not an absolute path", path.display()),
+                ));
+            }
+            plan.add_root(path, false, "an extra read path")
+                .map_err(key_error("sandbox.extra_read_paths"))?;
+        }
+        if let Some(log) = &self.log.xferlog {
+            plan.add_log(log, "the transfer log's folder")
+                .map_err(key_error("log.xferlog"))?;
+        }
+        if let Some(file) = config_file {
+            plan.add_config(file, "the config file's folder")
+                .map_err(key_error("config"))?;
+        }
+        if let Some(file) = &self.users_file {
+            plan.add_config(file, "the users file's folder")
+                .map_err(key_error("users_file"))?;
+        }
+        Ok(plan)
     }
 
     /// A login guard built from the limits.
@@ -571,6 +655,32 @@ mod tests {
         c.root = Some(dir.path().join("missing"));
         let err = c.session_config(guard).unwrap_err().to_string();
         assert!(err.contains("`root`"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_and_run_as_values_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = FileConfig {
+            root: Some(dir.path().to_path_buf()),
+            run_as: Some("no-such-user-ringftpd".into()),
+            ..FileConfig::default()
+        };
+        let err = c.run_as_user().unwrap_err().to_string();
+        assert!(err.contains("`run_as`"), "{err}");
+        let session = c.session_config(Arc::new(c.login_guard())).unwrap();
+        for bad in ["etc", "/no/such/folder/ringftpd"] {
+            c.sandbox.extra_read_paths = vec![bad.into()];
+            let err = c.sandbox_plan(&session, None).unwrap_err().to_string();
+            assert!(
+                err.contains("`sandbox.extra_read_paths`") && err.contains(bad),
+                "{err}"
+            );
+        }
+        c.sandbox.extra_read_paths = vec!["/etc".into()];
+        let plan = c.sandbox_plan(&session, None).unwrap();
+        assert!(plan.readable().contains(&PathBuf::from("/etc")));
+        // Anonymous is read-only by default: nothing is writable.
+        assert!(plan.write.is_empty());
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! ringftpd: the daemon. Parses flags and the config file, starts the engine,
-//! and turns signals into reloads (SIGHUP) and graceful shutdown (SIGTERM/SIGINT).
+//! binds its listeners, leaves root and enters its sandbox before any other thread
+//! starts, and turns signals into reloads (SIGHUP), log reopening (SIGUSR1) and
+//! graceful shutdown (SIGTERM/SIGINT).
 
 mod cli;
 mod config;
 mod metrics;
+mod privileges;
+mod sandbox;
 mod xferlog;
 
 use std::io::Read;
@@ -15,7 +19,7 @@ use clap::Parser;
 use ringftp_control::policy::ConnectionLimits;
 use ringftp_dataplane::transfer_log::TransferLog;
 use ringftp_dataplane::Engine;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
@@ -70,14 +74,32 @@ fn run(cli: Cli) -> Result<(), String> {
         file.limits.max_sessions,
         file.limits.max_sessions_per_ip,
     ));
-    let transfer_log: Option<Arc<dyn TransferLog>> = match &file.log.xferlog {
+    let run_as = file.run_as_user().map_err(|e| e.to_string())?;
+    // Built (and its folders checked) only when the sandbox is on.
+    let plan = if file.sandbox.enabled {
+        file.sandbox_plan(&session, cli.config.as_deref())
+            .map_err(|e| e.to_string())?
+    } else {
+        sandbox::SandboxPlan::default()
+    };
+    // Opened only after the switch to `run_as` (see XferLog::new); its folder is
+    // checked now, so that a typo fails here and in check-config.
+    let xferlog = match &file.log.xferlog {
         Some(path) => {
-            Some(Arc::new(xferlog::XferLog::open(path).map_err(|e| {
-                format!("invalid `log.xferlog`: {}: {e}", path.display())
-            })?))
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(folder) = folder {
+                if !folder.is_dir() {
+                    return Err(format!(
+                        "invalid `log.xferlog`: {}: no such folder",
+                        folder.display()
+                    ));
+                }
+            }
+            Some(Arc::new(xferlog::XferLog::new(path)))
         }
         None => None,
     };
+    let transfer_log = xferlog.clone().map(|x| x as Arc<dyn TransferLog>);
     let engine_config = file
         .engine_config(session, limits.clone(), transfer_log)
         .map_err(|e| e.to_string())?;
@@ -95,7 +117,42 @@ fn run(cli: Cli) -> Result<(), String> {
         Err(e) => warn!(error = %e, "cannot raise the open-file limit"),
     }
     let session_slot = engine_config.session.clone();
-    let engine = Engine::start(engine_config).map_err(|e| e.to_string())?;
+    let keep = privileges::capabilities_to_keep(engine_config.active_source_port);
+    // Everything that needs root happens before the switch: the listeners (ports 21
+    // and metrics), then the switch, the sandbox, and only then any other thread.
+    let bound = Engine::bind(engine_config).map_err(|e| e.to_string())?;
+    let metrics_listener = match file.metrics.listen {
+        Some(addr) => {
+            Some(metrics::bind(addr).map_err(|e| format!("invalid `metrics.listen` {addr}: {e}"))?)
+        }
+        None => None,
+    };
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    privileges::drop_privileges(run_as.as_ref(), &keep).map_err(|e| e.to_string())?;
+    if let Some(log) = &xferlog {
+        log.reopen().map_err(|e| {
+            let by = match &run_as {
+                Some(user) => format!(" (opened as `run_as` user {:?})", user.name),
+                None => String::new(),
+            };
+            format!("invalid `log.xferlog`: {}: {e}{by}", log.path().display())
+        })?;
+    }
+    let sandbox = if file.sandbox.enabled {
+        match sandbox::apply(&plan, file.sandbox.require).map_err(|e| e.to_string())? {
+            sandbox::Enforcement::None => None,
+            _ => {
+                ringftp_dataplane::files::note_sandbox(plan.readable());
+                Some(plan)
+            }
+        }
+    } else {
+        info!("filesystem sandbox off (`sandbox.enabled = false`)");
+        None
+    };
+    let metrics_source = bound.metrics().to_vec();
+    let engine = bound.start().map_err(|e| e.to_string())?;
     let root = file
         .root
         .as_deref()
@@ -105,9 +162,9 @@ fn run(cli: Cli) -> Result<(), String> {
         // Scripts and tests read this line to learn the port (also with port 0).
         println!("ringftpd: serving {root} on {addr}");
     }
-    if let Some(addr) = file.metrics.listen {
-        let bound = metrics::spawn(addr, engine.metrics().to_vec())
-            .map_err(|e| format!("invalid `metrics.listen` {addr}: {e}"))?;
+    if let Some(listener) = metrics_listener {
+        let bound = metrics::spawn(listener, metrics_source)
+            .map_err(|e| format!("cannot serve metrics: {e}"))?;
         println!("ringftpd: metrics on http://{bound}/metrics");
         if !bound.ip().is_loopback() {
             warn!(%bound, "metrics are served beyond loopback: keep them on a management network");
@@ -115,30 +172,51 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     info!(workers = file.worker_count(), "ringftpd started");
 
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     for signal in signals.forever() {
-        if signal == SIGHUP {
-            match reload(&cli, folder.as_deref(), guard.clone(), &limits) {
-                Ok((new_file, session)) => {
-                    if std::env::var_os("RUST_LOG").is_none() {
-                        if let Ok(filter) = EnvFilter::try_new(&new_file.log.level) {
-                            let _ = log_filter.reload(filter);
+        match signal {
+            SIGHUP => {
+                match reload(
+                    &cli,
+                    folder.as_deref(),
+                    guard.clone(),
+                    &limits,
+                    sandbox.as_ref(),
+                ) {
+                    Ok((new_file, session)) => {
+                        if std::env::var_os("RUST_LOG").is_none() {
+                            if let Ok(filter) = EnvFilter::try_new(&new_file.log.level) {
+                                let _ = log_filter.reload(filter);
+                            }
                         }
+                        *session_slot.write().unwrap_or_else(|p| p.into_inner()) =
+                            Arc::new(session);
+                        limits.set_limits(
+                            new_file.limits.max_sessions,
+                            new_file.limits.max_sessions_per_ip,
+                        );
+                        info!("configuration reloaded (listen addresses, workers, ports and timeouts apply after a restart)");
                     }
-                    *session_slot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(session);
-                    limits.set_limits(
-                        new_file.limits.max_sessions,
-                        new_file.limits.max_sessions_per_ip,
-                    );
-                    info!("configuration reloaded (listen addresses, workers, ports and timeouts apply after a restart)");
+                    Err(e) => {
+                        warn!(error = %e, "reload refused; keeping the running configuration")
+                    }
                 }
-                Err(e) => warn!(error = %e, "reload refused; keeping the running configuration"),
             }
-            continue;
+            SIGUSR1 => match &xferlog {
+                Some(log) => match log.reopen() {
+                    Ok(()) => info!(path = %log.path().display(), "transfer log reopened"),
+                    Err(e) => warn!(
+                        path = %log.path().display(),
+                        error = %e,
+                        "cannot reopen the transfer log; still writing the file open before"
+                    ),
+                },
+                None => info!("SIGUSR1: no transfer log to reopen"),
+            },
+            _ => {
+                info!(signal, "shutting down");
+                break;
+            }
         }
-        info!(signal, "shutting down");
-        break;
     }
     let grace = Duration::from_secs(file.timeouts.shutdown_grace_secs);
     engine.shutdown(grace);
@@ -147,18 +225,33 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 /// Read and fully validate the config again; only session-level settings, limits and
-/// the log level are applied to the running server.
+/// the log level are applied to the running server. With a sandbox in force, every
+/// folder the new config needs must lie inside it (Landlock rules only ever narrow).
 fn reload(
     cli: &Cli,
     folder: Option<&std::path::Path>,
     guard: Arc<ringftp_control::policy::LoginGuard>,
     limits: &Arc<ConnectionLimits>,
+    sandbox: Option<&sandbox::SandboxPlan>,
 ) -> Result<(FileConfig, ringftp_control::session::SessionConfig), String> {
     let file = load_config(cli, folder)?;
     EnvFilter::try_new(&file.log.level).map_err(|e| format!("invalid `log.level`: {e}"))?;
     let check = file
         .session_config(guard.clone())
         .map_err(|e| e.to_string())?;
+    if let Some(running) = sandbox {
+        let wanted = file
+            .sandbox_plan(&check, cli.config.as_deref())
+            .map_err(|e| e.to_string())?;
+        if let Some((grant, access)) = running.uncovered(&wanted) {
+            return Err(format!(
+                "{} ({}) lies outside the sandbox set up at start ({access} access): \
+                 a new root outside it needs a restart",
+                grant.why,
+                grant.path.display()
+            ));
+        }
+    }
     file.engine_config(check, limits.clone(), None)
         .map_err(|e| e.to_string())?;
     let session = file.session_config(guard).map_err(|e| e.to_string())?;

@@ -224,9 +224,16 @@ pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
     out
 }
 
-/// Serve `GET /metrics` on `addr` from a background thread.
-pub fn spawn(addr: SocketAddr, workers: Vec<Arc<WorkerMetrics>>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
+/// Bind the metrics listener (before leaving root: the port may be privileged).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+}
+
+/// Serve `GET /metrics` on `listener` from a background thread.
+pub fn spawn(
+    listener: TcpListener,
+    workers: Vec<Arc<WorkerMetrics>>,
+) -> std::io::Result<SocketAddr> {
     let local = listener.local_addr()?;
     std::thread::Builder::new()
         .name("ringftpd-metrics".into())

@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
@@ -11,18 +11,41 @@ use ringftp_dataplane::transfer_log::{Direction, TransferLog, TransferRecord};
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-/// Appends one line per transfer to a file.
+/// Appends one line per transfer to a file, reopened on request (log rotation).
 pub struct XferLog {
-    out: Mutex<BufWriter<File>>,
+    path: PathBuf,
+    out: Mutex<Option<BufWriter<File>>>,
 }
 
 impl XferLog {
-    /// Open (append, create) the log file.
-    pub fn open(path: &Path) -> std::io::Result<XferLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(XferLog {
-            out: Mutex::new(BufWriter::new(file)),
-        })
+    /// A log for `path`, opened by [`XferLog::reopen`]: the file is created by the
+    /// user the server runs as, after the switch from root, so that it can also
+    /// create it again after a rotation.
+    pub fn new(path: &Path) -> XferLog {
+        XferLog {
+            path: path.to_path_buf(),
+            out: Mutex::new(None),
+        }
+    }
+
+    /// The file this log writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// (Re)open the file (append, create); records go to the new file from now on.
+    /// On failure the file open before stays in use.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = out.as_mut() {
+            let _ = old.flush();
+        }
+        *out = Some(BufWriter::new(file));
+        Ok(())
     }
 }
 
@@ -30,9 +53,11 @@ impl TransferLog for XferLog {
     fn record(&self, r: &TransferRecord) {
         let line = format_line(r);
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        // One line per write and a flush, so a crash loses at most the current record.
-        let _ = out.write_all(line.as_bytes());
-        let _ = out.flush();
+        if let Some(out) = out.as_mut() {
+            // One line per write and a flush, so a crash loses at most the current record.
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
     }
 }
 
