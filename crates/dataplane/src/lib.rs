@@ -17,6 +17,7 @@ pub mod net;
 pub mod page_cache;
 pub mod passive_ports;
 pub mod pipes;
+pub mod rate_limit;
 pub(crate) mod sys;
 pub mod transfer;
 pub mod transfer_log;

@@ -23,6 +23,10 @@ pub struct WorkerMetrics {
     pub idle_timeouts: AtomicU64,
     pub data_timeouts: AtomicU64,
     pub login_failures: AtomicU64,
+    /// Bytes that waited for a bandwidth cap, and the time they waited (µs), indexed
+    /// by `rate_limit::CapKind` (the cap that made the wait longest).
+    pub rate_delayed_bytes: [AtomicU64; 3],
+    pub rate_delay_micros: [AtomicU64; 3],
     /// Replies sent with codes 4xx/5xx, indexed by code - 400.
     pub error_replies: ErrorReplies,
 }

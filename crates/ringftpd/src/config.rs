@@ -12,11 +12,13 @@ use ringftp_control::policy::{ConnectionLimits, LoginGuard, SecurityPolicy};
 use ringftp_control::session::SessionConfig;
 use ringftp_control::vfs::Permissions;
 use ringftp_dataplane::passive_ports::PortRange;
+use ringftp_dataplane::rate_limit::{RateCaps, RateLimiter};
 use ringftp_dataplane::transfer_log::TransferLog;
 use ringftp_dataplane::EngineConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Overrides;
+use crate::rates::{self, ClassRates, RateKind};
 
 /// Largest `transfer.pipe_size` accepted (F_SETPIPE_SZ takes an int; 64 MiB is far past any gain).
 const MAX_PIPE_SIZE: usize = 64 << 20;
@@ -108,6 +110,10 @@ pub struct LimitConfig {
     pub login_failures_before_block: u32,
     pub login_block_secs: u64,
     pub login_failure_delay_ms: u64,
+    /// Bandwidth caps of anonymous sessions.
+    pub anonymous: ClassRates,
+    /// Bandwidth caps of named users' sessions.
+    pub users: ClassRates,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -201,6 +207,8 @@ impl Default for LimitConfig {
             login_failures_before_block: 10,
             login_block_secs: 300,
             login_failure_delay_ms: 1000,
+            anonymous: ClassRates::default(),
+            users: ClassRates::default(),
         }
     }
 }
@@ -285,6 +293,16 @@ impl FileConfig {
         if let Some(n) = o.max_sessions_per_ip {
             self.limits.max_sessions_per_ip = n;
         }
+        for (kind, rate) in [
+            (RateKind::Session, o.session_rate),
+            (RateKind::Ip, o.ip_rate),
+            (RateKind::Total, o.total_rate),
+        ] {
+            if let Some(rate) = rate {
+                self.limits.anonymous.set(kind, rate);
+                self.limits.users.set(kind, rate);
+            }
+        }
     }
 
     /// Number of workers after resolving 0 to the CPU count.
@@ -358,6 +376,12 @@ impl FileConfig {
         })
     }
 
+    /// Validated bandwidth caps (also used on reload).
+    pub fn rate_caps(&self) -> Result<RateCaps, ConfigError> {
+        rates::rate_caps(&self.limits.anonymous, &self.limits.users)
+            .map_err(|(key, reason)| invalid(key, reason))
+    }
+
     /// A login guard built from the limits.
     pub fn login_guard(&self) -> LoginGuard {
         LoginGuard::new(
@@ -421,6 +445,7 @@ impl FileConfig {
                 return Err(invalid(key, "must be at least 1 second"));
             }
         }
+        let rate_caps = self.rate_caps()?;
         if !(4096..=MAX_PIPE_SIZE).contains(&self.transfer.pipe_size) {
             return Err(invalid(
                 "transfer.pipe_size",
@@ -444,6 +469,7 @@ impl FileConfig {
             small_file_max: self.transfer.small_file_max,
             atomic_uploads: self.atomic_uploads,
             limits,
+            rate_limiter: Arc::new(RateLimiter::new(rate_caps)),
             session: Arc::new(RwLock::new(Arc::new(session))),
             transfer_log,
         })
@@ -515,6 +541,12 @@ mod tests {
             let err = engine_error(&c);
             assert!(err.contains("transfer.pipe_size"), "{err}");
         }
+        c.transfer.pipe_size = 1 << 20;
+        c.limits
+            .anonymous
+            .set(RateKind::Session, rates::ByteRate(512));
+        let err = engine_error(&c);
+        assert!(err.contains("limits.anonymous.session_rate"), "{err}");
         c.root = Some(dir.path().join("missing"));
         let err = c.session_config(guard).unwrap_err().to_string();
         assert!(err.contains("`root`"), "{err}");

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod metrics;
+mod rates;
 mod xferlog;
 
 use std::io::Read;
@@ -95,6 +96,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Err(e) => warn!(error = %e, "cannot raise the open-file limit"),
     }
     let session_slot = engine_config.session.clone();
+    let rate_limiter = engine_config.rate_limiter.clone();
     let engine = Engine::start(engine_config).map_err(|e| e.to_string())?;
     let root = file
         .root
@@ -131,6 +133,10 @@ fn run(cli: Cli) -> Result<(), String> {
                         new_file.limits.max_sessions,
                         new_file.limits.max_sessions_per_ip,
                     );
+                    // Validated by `reload`; transfers that start from now on use them.
+                    if let Ok(caps) = new_file.rate_caps() {
+                        rate_limiter.set_caps(caps);
+                    }
                     info!("configuration reloaded (listen addresses, workers, ports and timeouts apply after a restart)");
                 }
                 Err(e) => warn!(error = %e, "reload refused; keeping the running configuration"),
