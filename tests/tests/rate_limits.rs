@@ -441,3 +441,36 @@ fn bad_rates_are_refused_with_their_name() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(&(4 * MIB).to_string()));
 }
+
+#[test]
+fn abor_ends_a_wait_for_a_cap_at_once() {
+    let root = tree();
+    // 1 KiB/s shared by 8 sessions, 4 KiB per chunk: their first chunks queue for
+    // 4, 8, ... 32 s. ABOR must not wait for the bucket.
+    let (server, _metrics) = start(root.path(), &["--total-rate", "1KiB"]);
+    let mut sessions: Vec<(RawFtp, std::net::TcpStream)> = (0..8)
+        .map(|_| {
+            let mut ftp = login(server.addr(), "anonymous", "me@");
+            let data = ftp.epsv_connect();
+            assert_eq!(ftp.cmd("RETR 6m.bin").0, 150);
+            (ftp, data)
+        })
+        .collect();
+    // All at once: without the wake-up the last would answer after about 32 s.
+    let asked = Instant::now();
+    for (ftp, _data) in &mut sessions {
+        ftp.send_raw(b"ABOR\r\n");
+    }
+    for (ftp, _data) in &mut sessions {
+        assert_eq!(ftp.reply().0, 426);
+        assert_eq!(ftp.reply().0, 226);
+    }
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "ABOR answered after {took:?}"
+    );
+    for (ftp, _data) in &mut sessions {
+        assert_eq!(ftp.cmd("NOOP").0, 200);
+    }
+}

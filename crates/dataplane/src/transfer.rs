@@ -147,6 +147,7 @@ async fn transfer_body(
         bytes,
         counter,
         pacer: &pacer,
+        cancel,
     };
     let result = match prepared {
         Prepared::Send { file, offset } => {
@@ -340,6 +341,7 @@ struct Moved<'a> {
     bytes: &'a Cell<u64>,
     counter: &'a AtomicU64,
     pacer: &'a Pacer,
+    cancel: &'a CancelToken,
 }
 
 impl Moved<'_> {
@@ -350,9 +352,13 @@ impl Moved<'_> {
     }
 
     /// Wait until the caps let `n` more bytes move. The stall watchdog counts from
-    /// the end of the wait: waiting for a cap is not a stall.
-    async fn pace(&self, n: usize) {
-        self.pacer.pace(n, |wake| self.progress.set(wake)).await;
+    /// the end of the wait: waiting for a cap is not a stall. A cancel (ABOR, stop)
+    /// ends the wait at once; the sleep holds no fd, so dropping it is safe.
+    async fn pace(&self, n: usize) -> Result<(), TransferFailure> {
+        tokio::select! {
+            _ = self.pacer.pace(n, |wake| self.progress.set(wake)) => Ok(()),
+            _ = self.cancel.cancelled() => Err(TransferFailure::ConnectionLost),
+        }
     }
 
     /// The most bytes to move in one step, at most `max`.
@@ -438,7 +444,7 @@ async fn send_file(
         // join! polls both to completion, so no splice is ever dropped mid-flight.
         // A cap delays the drain, never the read-ahead: the next chunk waits in its pipe.
         let drain = async {
-            moved.pace(in_pipe).await;
+            moved.pace(in_pipe).await?;
             drain_pipe(&pipes[current], sock, in_pipe, moved).await
         };
         let (filled, drained) = tokio::join!(fill(next, pos), drain);
@@ -493,7 +499,7 @@ async fn send_buffered(
         if n == 0 {
             return Err(TransferFailure::Local);
         }
-        moved.pace(n).await;
+        moved.pace(n).await?;
         let chunk = Rc::new(back);
         net::send_all(sock, chunk.clone()).await.map_err(lost)?;
         moved.add(n);
@@ -523,7 +529,7 @@ async fn send_ascii(
         let mut wire = Vec::with_capacity(n + n / 16);
         converter.convert(&back, &mut wire);
         let len = wire.len();
-        moved.pace(len).await;
+        moved.pace(len).await?;
         net::send_all(sock, Rc::new(wire)).await.map_err(lost)?;
         moved.add(len);
         sent += len as u64;
@@ -568,7 +574,7 @@ async fn receive_file(
             pos += n as u64;
         }
         // The client's next bytes wait in its socket (TCP flow control) under a cap.
-        moved.pace(filled).await;
+        moved.pace(filled).await?;
     }
 }
 
@@ -599,7 +605,7 @@ async fn receive_ascii(
         if n == 0 {
             return Ok(pos - offset);
         }
-        moved.pace(n).await;
+        moved.pace(n).await?;
     }
 }
 
