@@ -355,6 +355,9 @@ impl Moved<'_> {
     /// the end of the wait: waiting for a cap is not a stall. A cancel (ABOR, stop)
     /// ends the wait at once; the sleep holds no fd, so dropping it is safe.
     async fn pace(&self, n: usize) -> Result<(), TransferFailure> {
+        if !self.pacer.is_capped() {
+            return Ok(());
+        }
         tokio::select! {
             _ = self.pacer.pace(n, |wake| self.progress.set(wake)) => Ok(()),
             _ = self.cancel.cancelled() => Err(TransferFailure::ConnectionLost),
