@@ -30,7 +30,7 @@ for kind in session address total; do
         head -c $((cap * secs / sessions)) /dev/urandom >"$dir/root/$file"
         mkfifo "$dir/out"
         target/release/ringftpd serve "$dir/root" --listen 127.0.0.1:0 --workers 2 \
-            --passive-ports 41100-41199 "$flag" "${mib}MiB" >"$dir/out" 2>"$dir/log" &
+            --passive-ports 23000-23999 "$flag" "${mib}MiB" >"$dir/out" 2>"$dir/log" &
         pid=$!
         read -r line <"$dir/out"
         rm "$dir/out"

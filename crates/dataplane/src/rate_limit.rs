@@ -23,6 +23,10 @@ use crate::metrics::WorkerMetrics;
 /// the cap. Small, so a capped transfer never beats the cap by more than a few percent.
 pub const BURST: Duration = Duration::from_millis(50);
 
+/// Wake-ups after a wait for a cap fall on this grid. Well under [`BURST`], so waking
+/// up to one tick late never loses the cap any bytes.
+pub const WAKE_TICK: Duration = Duration::from_millis(5);
+
 /// A capped transfer moves at most this share of a second's worth of its tightest cap
 /// per splice, so pacing stays smooth; never less than [`MIN_CHUNK`].
 const CHUNKS_PER_SEC: u64 = 16;
@@ -325,6 +329,16 @@ impl Pacer {
         }
     }
 
+    /// `at`, rounded up to the next [`WAKE_TICK`] since the epoch, so that transfers
+    /// due at nearly the same time wake together and a worker serves them in one turn
+    /// of its loop (and a client reads them in one wake-up) instead of one by one.
+    fn on_tick(&self, at: Instant) -> Instant {
+        let tick = WAKE_TICK.as_nanos();
+        let since = at.saturating_duration_since(self.epoch).as_nanos();
+        let rounded = since.div_ceil(tick) * tick;
+        self.epoch + Duration::from_nanos(rounded as u64)
+    }
+
     /// Reserve `bytes` in every bucket at `now`: how long to wait before moving them,
     /// and the cap that makes the wait longest (`None` if no wait).
     pub fn reserve(&self, bytes: usize, now: Instant) -> (Duration, Option<CapKind>) {
@@ -357,7 +371,7 @@ impl Pacer {
             let m = &self.metrics;
             m.rate_delayed_bytes[kind.index()].fetch_add(bytes as u64, Relaxed);
             m.rate_delay_micros[kind.index()].fetch_add(wait.as_micros() as u64, Relaxed);
-            let wake = now + wait;
+            let wake = self.on_tick(now + wait);
             waiting_until(wake);
             tokio::time::sleep_until(wake.into()).await;
         }
@@ -472,6 +486,15 @@ mod tests {
             drop(buckets.get((ip(i), UserClass::Anonymous, Flow::Download)));
         }
         assert!(buckets.map.len() <= 128, "{}", buckets.map.len());
+    }
+
+    #[test]
+    fn wake_ups_fall_on_the_tick_grid() {
+        let p = Pacer::unlimited(m());
+        let at = p.epoch + Duration::from_micros(12_300);
+        assert_eq!(p.on_tick(at), p.epoch + Duration::from_millis(15));
+        let exact = p.epoch + Duration::from_millis(20);
+        assert_eq!(p.on_tick(exact), exact);
     }
 
     #[test]
