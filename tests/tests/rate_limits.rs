@@ -28,6 +28,7 @@ fn tree() -> tempfile::TempDir {
     write_pattern(&root.path().join("16m.bin"), 16 * MIB);
     write_pattern(&root.path().join("8m.bin"), 8 * MIB);
     write_pattern(&root.path().join("6m.bin"), 6 * MIB);
+    write_pattern(&root.path().join("6k.bin"), 6 * 1024);
     root
 }
 
@@ -473,4 +474,18 @@ fn abor_ends_a_wait_for_a_cap_at_once() {
     for (ftp, _data) in &mut sessions {
         assert_eq!(ftp.cmd("NOOP").0, 200);
     }
+}
+
+#[test]
+fn a_wait_for_a_cap_is_not_a_stalled_transfer() {
+    let root = tree();
+    // 2 KiB/s in 4 KiB chunks: 6 KiB take about 3 s, three times the data timeout.
+    let (server, _metrics) = start(
+        root.path(),
+        &["--session-rate", "2KiB", "--data-timeout", "1"],
+    );
+    let mut ftp = login(server.addr(), "anonymous", "me@");
+    let (got, took) = retr_timed(&mut ftp, "6k.bin");
+    assert!(got == file(root.path(), "6k.bin"));
+    assert_capped("6 KiB at 2 KiB/s", 6 * 1024, took, 2 * 1024);
 }
