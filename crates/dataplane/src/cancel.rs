@@ -29,6 +29,8 @@ enum Target {
 pub struct CancelToken {
     reason: Cell<Option<CancelReason>>,
     target: RefCell<Target>,
+    /// Wakes a transfer that waits on no socket (a bandwidth cap's pause).
+    woken: tokio::sync::Notify,
 }
 
 impl CancelToken {
@@ -37,6 +39,7 @@ impl CancelToken {
         Rc::new(CancelToken {
             reason: Cell::new(None),
             target: RefCell::new(Target::None),
+            woken: tokio::sync::Notify::new(),
         })
     }
 
@@ -49,6 +52,19 @@ impl CancelToken {
             Target::None => {}
             Target::Listener(l) => net::shutdown(&**l),
             Target::Stream(s) => net::shutdown(&**s),
+        }
+        self.woken.notify_waiters();
+    }
+
+    /// Completes once the transfer is cancelled (for waits that hold no socket op).
+    pub async fn cancelled(&self) {
+        loop {
+            // Registered before the check, so a cancel in between is not missed.
+            let woken = self.woken.notified();
+            if self.reason.get().is_some() {
+                return;
+            }
+            woken.await;
         }
     }
 

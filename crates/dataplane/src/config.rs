@@ -9,6 +9,7 @@ use ringftp_control::session::SessionConfig;
 
 use crate::passive_ports::PortRange;
 use crate::proxy_header::ProxyTrust;
+use crate::rate_limit::RateLimiter;
 use crate::transfer_log::TransferLog;
 
 /// Everything the engine needs to run.
@@ -45,6 +46,8 @@ pub struct EngineConfig {
     pub atomic_uploads: bool,
     /// Session caps shared by all workers.
     pub limits: Arc<ConnectionLimits>,
+    /// Bandwidth caps and their shared buckets; caps are replaced on reload.
+    pub rate_limiter: Arc<RateLimiter>,
     /// Protocol settings; replaced as a whole on reload, read at each new session.
     pub session: Arc<RwLock<Arc<SessionConfig>>>,
     /// Balancers whose connections start with a PROXY header.

@@ -24,6 +24,7 @@ use crate::command_rate::CommandRate;
 use crate::data_channel::{DataChannel, PassiveListener};
 use crate::metrics::bump;
 use crate::net;
+use crate::rate_limit::SessionBuckets;
 use crate::transfer::{self, Requester};
 use crate::worker::{RunState, Worker};
 
@@ -81,6 +82,7 @@ pub async fn serve(
         data: None,
         transfer: None,
         event_tx,
+        rate: Rc::default(),
     };
     conn.run(line_rx, event_rx).await;
     conn.finish().await;
@@ -134,6 +136,8 @@ struct Connection {
     data: Option<DataChannel>,
     transfer: Option<RunningTransfer>,
     event_tx: mpsc::UnboundedSender<Event>,
+    /// The session's bandwidth-cap buckets, kept across its transfers.
+    rate: Rc<SessionBuckets>,
 }
 
 impl Connection {
@@ -307,6 +311,7 @@ impl Connection {
                     local: self.local,
                     user,
                     anonymous,
+                    rate: self.rate.clone(),
                 };
                 let cancel = CancelToken::new();
                 let handle = tokio_uring::spawn(transfer::run(

@@ -19,6 +19,7 @@ pub mod page_cache;
 pub mod passive_ports;
 pub mod pipes;
 pub mod proxy_header;
+pub mod rate_limit;
 pub(crate) mod sys;
 pub mod transfer;
 pub mod transfer_log;

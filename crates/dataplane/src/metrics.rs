@@ -28,6 +28,10 @@ pub struct WorkerMetrics {
     /// Control or data connections from a trusted proxy dropped for a missing,
     /// invalid or late PROXY header.
     pub proxy_header_failures: AtomicU64,
+    /// Bytes that waited for a bandwidth cap, and the time they waited (µs), indexed
+    /// by `rate_limit::CapKind` (the cap that made the wait longest).
+    pub rate_delayed_bytes: [AtomicU64; 3],
+    pub rate_delay_micros: [AtomicU64; 3],
     /// Replies sent with codes 4xx/5xx, indexed by code - 400.
     pub error_replies: ErrorReplies,
 }

@@ -29,6 +29,7 @@ use crate::metrics::bump;
 use crate::net;
 use crate::page_cache::{residency, Residency};
 use crate::pipes::Pipe;
+use crate::rate_limit::{Flow, Pacer, SessionBuckets, UserClass};
 use crate::sys;
 use crate::transfer_log::{Direction, TransferRecord};
 use crate::uring_ops;
@@ -43,6 +44,8 @@ pub struct Requester {
     pub local: SocketAddr,
     pub user: String,
     pub anonymous: bool,
+    /// The session's bandwidth-cap buckets.
+    pub rate: Rc<SessionBuckets>,
 }
 
 /// Run one transfer to its end, reporting to the session through `events`.
@@ -124,6 +127,12 @@ async fn transfer_body(
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
     let prepared = prepare(worker, request)?;
+    // Caps in force when the transfer starts hold for all of it; listings are not capped.
+    let pacer = match &prepared {
+        Prepared::Send { .. } => pacer(worker, who, Flow::Download),
+        Prepared::Receive(_) => pacer(worker, who, Flow::Upload),
+        Prepared::Listing(_) => Pacer::unlimited(worker.metrics.clone()),
+    };
     let connection = establish(channel, worker, who.peer.ip(), who.local.ip(), cancel)
         .await
         .map_err(|e| {
@@ -137,6 +146,8 @@ async fn transfer_body(
         progress,
         bytes,
         counter,
+        pacer: &pacer,
+        cancel,
     };
     let result = match prepared {
         Prepared::Send { file, offset } => {
@@ -171,6 +182,21 @@ async fn transfer_body(
     drop(sock);
     drop(connection);
     result
+}
+
+fn pacer(worker: &Worker, who: &Requester, flow: Flow) -> Pacer {
+    let class = if who.anonymous {
+        UserClass::Anonymous
+    } else {
+        UserClass::Named
+    };
+    worker.config.rate_limiter.pacer(
+        &who.rate,
+        who.peer.ip(),
+        class,
+        flow,
+        worker.metrics.clone(),
+    )
 }
 
 enum Prepared {
@@ -316,11 +342,13 @@ fn temp_name(name: &OsStr) -> OsString {
 }
 
 /// Progress stamps for the stall watchdog, the byte count for logs and the worker's
-/// byte counter for metrics, all bumped together.
+/// byte counter for metrics, all bumped together; and the bandwidth caps.
 struct Moved<'a> {
     progress: &'a Cell<Instant>,
     bytes: &'a Cell<u64>,
     counter: &'a AtomicU64,
+    pacer: &'a Pacer,
+    cancel: &'a CancelToken,
 }
 
 impl Moved<'_> {
@@ -328,6 +356,24 @@ impl Moved<'_> {
         self.progress.set(Instant::now());
         self.bytes.set(self.bytes.get() + n as u64);
         self.counter.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Wait until the caps let `n` more bytes move. The stall watchdog counts from
+    /// the end of the wait: waiting for a cap is not a stall. A cancel (ABOR, stop)
+    /// ends the wait at once; the sleep holds no fd, so dropping it is safe.
+    async fn pace(&self, n: usize) -> Result<(), TransferFailure> {
+        if !self.pacer.is_capped() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = self.pacer.pace(n, |wake| self.progress.set(wake)) => Ok(()),
+            _ = self.cancel.cancelled() => Err(TransferFailure::ConnectionLost),
+        }
+    }
+
+    /// The most bytes to move in one step, at most `max`.
+    fn chunk(&self, max: usize) -> usize {
+        self.pacer.chunk(max)
     }
 }
 
@@ -357,7 +403,7 @@ async fn send_file(
         worker.pipes.take().map_err(|_| TransferFailure::Local)?,
         worker.pipes.take().map_err(|_| TransferFailure::Local)?,
     ];
-    let chunk = pipes[0].capacity().min(pipes[1].capacity()) as u64;
+    let chunk = moved.chunk(pipes[0].capacity().min(pipes[1].capacity())) as u64;
     // Cleared when the kernel will not say for this file; no use asking every chunk.
     let ask_cache = Cell::new(true);
     let fill = |pipe: usize, pos: u64| {
@@ -406,10 +452,12 @@ async fn send_file(
     while in_pipe > 0 {
         let next = 1 - current;
         // join! polls both to completion, so no splice is ever dropped mid-flight.
-        let (filled, drained) = tokio::join!(
-            fill(next, pos),
-            drain_pipe(&pipes[current], sock, in_pipe, moved)
-        );
+        // A cap delays the drain, never the read-ahead: the next chunk waits in its pipe.
+        let drain = async {
+            moved.pace(in_pipe).await?;
+            drain_pipe(&pipes[current], sock, in_pipe, moved).await
+        };
+        let (filled, drained) = tokio::join!(fill(next, pos), drain);
         drained?;
         in_pipe = filled?;
         pos += in_pipe as u64;
@@ -453,18 +501,20 @@ async fn send_buffered(
     moved: &Moved<'_>,
 ) -> Result<u64, TransferFailure> {
     let mut pos = offset;
-    let mut buf = Vec::with_capacity(((size - offset) as usize).min(CHUNK));
+    let step = moved.chunk(CHUNK);
+    let mut buf = Vec::with_capacity(((size - offset) as usize).min(step));
     while pos < size {
         let (res, back) = uring_ops::read_at(file, buf, pos).await;
         let n = res.map_err(|_| TransferFailure::Local)?;
         if n == 0 {
             return Err(TransferFailure::Local);
         }
+        moved.pace(n).await?;
         let chunk = Rc::new(back);
         net::send_all(sock, chunk.clone()).await.map_err(lost)?;
         moved.add(n);
         pos += n as u64;
-        buf = Rc::try_unwrap(chunk).unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        buf = Rc::try_unwrap(chunk).unwrap_or_else(|_| Vec::with_capacity(step));
     }
     Ok(pos - offset)
 }
@@ -477,7 +527,7 @@ async fn send_ascii(
 ) -> Result<u64, TransferFailure> {
     let mut pos = offset;
     let mut converter = ascii::ToWire::default();
-    let mut buf = Vec::with_capacity(CHUNK);
+    let mut buf = Vec::with_capacity(moved.chunk(CHUNK));
     let mut sent = 0u64;
     loop {
         let (res, back) = uring_ops::read_at(file, buf, pos).await;
@@ -489,6 +539,7 @@ async fn send_ascii(
         let mut wire = Vec::with_capacity(n + n / 16);
         converter.convert(&back, &mut wire);
         let len = wire.len();
+        moved.pace(len).await?;
         net::send_all(sock, Rc::new(wire)).await.map_err(lost)?;
         moved.add(len);
         sent += len as u64;
@@ -505,13 +556,9 @@ async fn receive_file(
 ) -> Result<u64, TransferFailure> {
     let pipe = worker.pipes.take().map_err(|_| TransferFailure::Local)?;
     let mut pos = offset;
+    let step = moved.chunk(pipe.capacity());
     loop {
-        let filled = match sys::splice_nonblocking(
-            sock.as_fd(),
-            None,
-            pipe.write.as_fd(),
-            pipe.capacity(),
-        ) {
+        let filled = match sys::splice_nonblocking(sock.as_fd(), None, pipe.write.as_fd(), step) {
             Ok(0) => return Ok(pos - offset),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -536,6 +583,8 @@ async fn receive_file(
             in_pipe -= n;
             pos += n as u64;
         }
+        // The client's next bytes wait in its socket (TCP flow control) under a cap.
+        moved.pace(filled).await?;
     }
 }
 
@@ -547,7 +596,7 @@ async fn receive_ascii(
 ) -> Result<u64, TransferFailure> {
     let mut converter = ascii::FromWire::default();
     let mut pos = offset;
-    let mut buf = Vec::with_capacity(CHUNK);
+    let mut buf = Vec::with_capacity(moved.chunk(CHUNK));
     let mut out = Vec::with_capacity(CHUNK);
     loop {
         let (res, back) = net::recv_some(sock, buf).await;
@@ -566,6 +615,7 @@ async fn receive_ascii(
         if n == 0 {
             return Ok(pos - offset);
         }
+        moved.pace(n).await?;
     }
 }
 

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::rates::ByteRate;
+
 /// ringftpd: an io_uring FTP server for mirrors.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
@@ -84,6 +86,16 @@ pub struct Overrides {
     /// with a PROXY protocol v1/v2 header naming the real client.
     #[arg(long, global = true, value_name = "CIDR")]
     pub proxy_from: Vec<String>,
+    /// Bandwidth cap per session, bytes per second, each direction, anonymous and named
+    /// users alike (e.g. 4MiB; 0 = off). `[limits.*]` in the file sets them apart.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub session_rate: Option<ByteRate>,
+    /// Bandwidth cap per client address (IPv6: per /64), all its sessions together.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub ip_rate: Option<ByteRate>,
+    /// Bandwidth cap of all sessions together, on all workers.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub total_rate: Option<ByteRate>,
 }
 
 /// `--metrics`: an address, or a bare port on loopback (metrics stay private unless an

@@ -14,12 +14,14 @@ use ringftp_control::session::SessionConfig;
 use ringftp_control::vfs::Permissions;
 use ringftp_dataplane::passive_ports::PortRange;
 use ringftp_dataplane::proxy_header::ProxyTrust;
+use ringftp_dataplane::rate_limit::{RateCaps, RateLimiter};
 use ringftp_dataplane::transfer_log::TransferLog;
 use ringftp_dataplane::EngineConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Overrides;
 use crate::privileges::{PrivilegeError, RunAs};
+use crate::rates::{self, ClassRates, RateKind};
 use crate::sandbox::{SandboxError, SandboxPlan};
 
 /// Largest `transfer.pipe_size` accepted (F_SETPIPE_SZ takes an int; 64 MiB is far past any gain).
@@ -137,6 +139,10 @@ pub struct LimitConfig {
     pub login_failures_before_block: u32,
     pub login_block_secs: u64,
     pub login_failure_delay_ms: u64,
+    /// Bandwidth caps of anonymous sessions.
+    pub anonymous: ClassRates,
+    /// Bandwidth caps of named users' sessions.
+    pub users: ClassRates,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -252,6 +258,8 @@ impl Default for LimitConfig {
             login_failures_before_block: 10,
             login_block_secs: 300,
             login_failure_delay_ms: 1000,
+            anonymous: ClassRates::default(),
+            users: ClassRates::default(),
         }
     }
 }
@@ -341,6 +349,16 @@ impl FileConfig {
         }
         if !o.proxy_from.is_empty() {
             self.proxy_protocol.trusted = o.proxy_from.clone();
+        }
+        for (kind, rate) in [
+            (RateKind::Session, o.session_rate),
+            (RateKind::Ip, o.ip_rate),
+            (RateKind::Total, o.total_rate),
+        ] {
+            if let Some(rate) = rate {
+                self.limits.anonymous.set(kind, rate);
+                self.limits.users.set(kind, rate);
+            }
         }
     }
 
@@ -468,6 +486,12 @@ impl FileConfig {
         Ok(plan)
     }
 
+    /// Validated bandwidth caps (also used on reload).
+    pub fn rate_caps(&self) -> Result<RateCaps, ConfigError> {
+        rates::rate_caps(&self.limits.anonymous, &self.limits.users)
+            .map_err(|(key, reason)| invalid(key, reason))
+    }
+
     /// A login guard built from the limits.
     pub fn login_guard(&self) -> LoginGuard {
         LoginGuard::new(
@@ -539,6 +563,7 @@ impl FileConfig {
                 "from 1 to 60 seconds",
             ));
         }
+        let rate_caps = self.rate_caps()?;
         if !(4096..=MAX_PIPE_SIZE).contains(&self.transfer.pipe_size) {
             return Err(invalid(
                 "transfer.pipe_size",
@@ -562,6 +587,7 @@ impl FileConfig {
             small_file_max: self.transfer.small_file_max,
             atomic_uploads: self.atomic_uploads,
             limits,
+            rate_limiter: Arc::new(RateLimiter::new(rate_caps)),
             session: Arc::new(RwLock::new(Arc::new(session))),
             proxy: ProxyTrust {
                 trusted,
@@ -652,6 +678,12 @@ mod tests {
         let session = c.session_config(guard.clone()).unwrap();
         let engine = c.engine_config(session, limits.clone(), None).unwrap();
         assert!(engine.proxy.trusted.trusts("10.2.3.4".parse().unwrap()));
+        c.transfer.pipe_size = 1 << 20;
+        c.limits
+            .anonymous
+            .set(RateKind::Session, rates::ByteRate(512));
+        let err = engine_error(&c);
+        assert!(err.contains("limits.anonymous.session_rate"), "{err}");
         c.root = Some(dir.path().join("missing"));
         let err = c.session_config(guard).unwrap_err().to_string();
         assert!(err.contains("`root`"), "{err}");

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod metrics;
 mod privileges;
+mod rates;
 mod sandbox;
 mod xferlog;
 
@@ -117,6 +118,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Err(e) => warn!(error = %e, "cannot raise the open-file limit"),
     }
     let session_slot = engine_config.session.clone();
+    let rate_limiter = engine_config.rate_limiter.clone();
     let keep = privileges::capabilities_to_keep(engine_config.active_source_port);
     // Everything that needs root happens before the switch: the listeners (ports 21
     // and metrics), then the switch, the sandbox, and only then any other thread.
@@ -194,6 +196,10 @@ fn run(cli: Cli) -> Result<(), String> {
                             new_file.limits.max_sessions,
                             new_file.limits.max_sessions_per_ip,
                         );
+                        // Validated by `reload`; transfers that start from now on use them.
+                        if let Ok(caps) = new_file.rate_caps() {
+                            rate_limiter.set_caps(caps);
+                        }
                         info!("configuration reloaded (listen addresses, workers, ports and timeouts apply after a restart)");
                     }
                     Err(e) => {

@@ -14,6 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use ringftp_dataplane::metrics::WorkerMetrics;
+use ringftp_dataplane::rate_limit::CapKind;
 use tracing::{debug, warn};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,6 +32,12 @@ struct CoreDirection {
 struct CoreKind {
     core: String,
     kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CoreCap {
+    core: String,
+    cap: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -201,6 +208,7 @@ pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
         "Idle control and stalled data timeouts",
         timeouts,
     );
+    register_rate_delays(&mut r, workers);
 
     let errors = Family::<Code, Counter>::default();
     for w in workers {
@@ -222,6 +230,36 @@ pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &r);
     out
+}
+
+/// Bytes and time held back by bandwidth caps, by the cap that held them longest.
+fn register_rate_delays(r: &mut Registry, workers: &[Arc<WorkerMetrics>]) {
+    let delayed = Family::<CoreCap, Counter>::default();
+    let delay = Family::<CoreCap, Counter<f64, AtomicU64>>::default();
+    for (i, w) in workers.iter().enumerate() {
+        for kind in CapKind::ALL {
+            let labels = CoreCap {
+                core: i.to_string(),
+                cap: kind.label(),
+            };
+            delayed
+                .get_or_create(&labels)
+                .inc_by(w.rate_delayed_bytes[kind.index()].load(Relaxed));
+            delay
+                .get_or_create(&labels)
+                .inc_by(w.rate_delay_micros[kind.index()].load(Relaxed) as f64 / 1e6);
+        }
+    }
+    r.register(
+        "ringftpd_rate_delayed_bytes",
+        "Bytes that waited for a bandwidth cap (cap = session, address or total)",
+        delayed,
+    );
+    r.register(
+        "ringftpd_rate_delay_seconds",
+        "Time transfers waited for bandwidth caps",
+        delay,
+    );
 }
 
 /// Bind the metrics listener (before leaving root: the port may be privileged).

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Server CPU per GiB with bandwidth caps off and on, side by side in one run:
+# ringftp-load downloads a 32 MiB file over 32 sessions (COUNT transfers in all)
+# from a fresh ringftpd per mode, modes alternating, ROUNDS rounds; medians.
+#   off:      no caps
+#   unbound:  --session-rate, --ip-rate and --total-rate all set far above what moves
+#             (every chunk pays for the buckets, none waits)
+#   session:  --session-rate 16MiB (32 x 16 MiB/s = 512 MiB/s in all)
+#   total:    --total-rate 512MiB (shared by both workers)
+# And at the same rate, paced by the client or by the server (curl, 32 at a time):
+#   curl-client: no caps, every curl --limit-rate 16M (curl's M = MiB)
+#   curl-server: --session-rate 16MiB, curl unthrottled
+# CPU = utime + stime of the server process during the load run; client CPU = that of
+# ringftp-load or of all curls (GNU time's children rusage). On loopback the kernel's
+# TCP work for one connection lands on whichever side's system call or softirq starts
+# it, so the sum of both is the figure that does not move with who paces.
+# Usage: benches/scripts/rate_cpu.sh [ROUNDS] [COUNT]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-3}
+count=${2:-128}
+cargo build --release -q -p ringftpd -p ringftp-load
+dir=$(mktemp -d /tmp/ringftp-ratecpu.XXXXXX)
+pid=""
+stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi; }
+trap 'stop; rm -rf "$dir"' EXIT
+mkdir "$dir/root"
+head -c $((32 << 20)) /dev/urandom >"$dir/root/f32m.bin"
+tck=$(getconf CLK_TCK)
+cpu_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; read -r -a f <<<"$s"; echo $((f[11] + f[12])); }
+modes=(${RATE_CPU_MODES:-off unbound session total curl-client curl-server})
+flags_for() {
+    case $1 in
+        off) ;;
+        unbound) echo --session-rate 64GiB --ip-rate 64GiB --total-rate 64GiB ;;
+        session) echo --session-rate 16MiB ;;
+        total) echo --total-rate 512MiB ;;
+        curl-client) ;;
+        curl-server) echo --session-rate 16MiB ;;
+    esac
+}
+echo "cores: $(nproc); $(grep -m1 'model name' /proc/cpuinfo || true)"
+: >"$dir/results"
+for round in $(seq "$rounds"); do
+    for mode in "${modes[@]}"; do
+        mkfifo "$dir/out"
+        # shellcheck disable=SC2046 # flags_for prints a list of flags
+        target/release/ringftpd serve "$dir/root" --listen 127.0.0.1:0 --workers 2 \
+            --passive-ports 21000-22999 $(flags_for "$mode") >"$dir/out" 2>"$dir/log" &
+        pid=$!
+        read -r line <"$dir/out"
+        rm "$dir/out"
+        port=${line##*:}
+        before=$(cpu_ticks "$pid")
+        case $mode in
+            curl-*)
+                limit=()
+                [ "$mode" = curl-client ] && limit=(--limit-rate 16M)
+                t0=$(date +%s.%N)
+                seq "$count" | /usr/bin/time -f '%U %S' -o "$dir/client.cpu" \
+                    xargs -P 32 -I{} curl -s -S -o /dev/null "${limit[@]}" \
+                    "ftp://127.0.0.1:$port/f32m.bin"
+                t1=$(date +%s.%N)
+                python3 -c "import json; b = $count * (32 << 20); print(json.dumps({'bytes_down': b, 'bytes_up': 0, 'throughput': {'mib_per_s': b / 2**20 / ($t1 - $t0)}, 'sessions': {'failed': 0, 'aborted': 0}}))" >"$dir/load.json"
+                ;;
+            *)
+                /usr/bin/time -f '%U %S' -o "$dir/client.cpu" \
+                    target/release/ringftp-load "127.0.0.1:$port" retr f32m.bin -c 32 -n "$count" \
+                    --no-pin --quiet --json >"$dir/load.json" 2>"$dir/load.log"
+                ;;
+        esac
+        after=$(cpu_ticks "$pid")
+        stop
+        python3 - "$dir/load.json" "$mode" "$round" "$((after - before))" "$tck" "$dir/client.cpu" >>"$dir/results" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+mode, rnd, ticks, tck = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+client = sum(float(x) for x in open(sys.argv[6]).read().split()[-2:])
+gib = (r["bytes_down"] + r["bytes_up"]) / 2**30
+failed = r["sessions"]["failed"] + r["sessions"]["aborted"]
+server = ticks / tck / gib
+print(mode, rnd, f"{r['throughput']['mib_per_s']:.1f}", f"{server:.4f}", failed,
+      f"{client / gib:.4f}", f"{server + client / gib:.4f}")
+PY
+        tail -1 "$dir/results"
+    done
+done
+python3 - "$dir/results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+print(f"\n{'mode':<12} {'MiB/s':>7} {'server s/GiB':>12} {'vs off':>7} {'client':>7} {'sum':>6}  server runs  failed")
+off = statistics.median([float(r[3]) for r in rows if r[0] == "off"] or [float("nan")])
+for mode in dict.fromkeys(r[0] for r in rows):
+    rs = [r for r in rows if r[0] == mode]
+    med = lambda i: statistics.median(float(r[i]) for r in rs)
+    print(f"{mode:<12} {med(2):>7.1f} {med(3):>12.3f} {med(3) / off:>6.2f}x {med(5):>7.3f} {med(6):>6.3f}"
+          f"  {' '.join(r[3] for r in rs)}  {sum(int(r[4]) for r in rs)}")
+PY
