@@ -6,6 +6,7 @@
 //! splice through pooled pipes: IORING_OP_SPLICE where the disk may block, a direct
 //! splice on the worker for pages already in the page cache.
 
+pub mod buffers;
 pub mod cancel;
 pub mod command_rate;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod page_cache;
 pub mod passive_ports;
 pub mod pipes;
 pub(crate) mod sys;
+pub mod tls;
 pub mod transfer;
 pub mod transfer_log;
 pub mod uring_ops;

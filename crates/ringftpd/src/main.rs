@@ -95,6 +95,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Err(e) => warn!(error = %e, "cannot raise the open-file limit"),
     }
     let session_slot = engine_config.session.clone();
+    let tls_slot = engine_config.tls.clone();
     let engine = Engine::start(engine_config).map_err(|e| e.to_string())?;
     let root = file
         .root
@@ -104,6 +105,9 @@ fn run(cli: Cli) -> Result<(), String> {
     for addr in engine.local_addrs() {
         // Scripts and tests read this line to learn the port (also with port 0).
         println!("ringftpd: serving {root} on {addr}");
+    }
+    for addr in engine.tls_local_addrs() {
+        println!("ringftpd: serving {root} with implicit TLS on {addr}");
     }
     if let Some(addr) = file.metrics.listen {
         let bound = metrics::spawn(addr, engine.metrics().to_vec())
@@ -120,13 +124,15 @@ fn run(cli: Cli) -> Result<(), String> {
     for signal in signals.forever() {
         if signal == SIGHUP {
             match reload(&cli, folder.as_deref(), guard.clone(), &limits) {
-                Ok((new_file, session)) => {
+                Ok((new_file, session, tls)) => {
                     if std::env::var_os("RUST_LOG").is_none() {
                         if let Ok(filter) = EnvFilter::try_new(&new_file.log.level) {
                             let _ = log_filter.reload(filter);
                         }
                     }
                     *session_slot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(session);
+                    // New sessions use the new certificate; running ones keep theirs.
+                    *tls_slot.write().unwrap_or_else(|p| p.into_inner()) = tls.map(Arc::new);
                     limits.set_limits(
                         new_file.limits.max_sessions,
                         new_file.limits.max_sessions_per_ip,
@@ -153,7 +159,14 @@ fn reload(
     folder: Option<&std::path::Path>,
     guard: Arc<ringftp_control::policy::LoginGuard>,
     limits: &Arc<ConnectionLimits>,
-) -> Result<(FileConfig, ringftp_control::session::SessionConfig), String> {
+) -> Result<
+    (
+        FileConfig,
+        ringftp_control::session::SessionConfig,
+        Option<ringftp_dataplane::tls::TlsServer>,
+    ),
+    String,
+> {
     let file = load_config(cli, folder)?;
     EnvFilter::try_new(&file.log.level).map_err(|e| format!("invalid `log.level`: {e}"))?;
     let check = file
@@ -162,7 +175,8 @@ fn reload(
     file.engine_config(check, limits.clone(), None)
         .map_err(|e| e.to_string())?;
     let session = file.session_config(guard).map_err(|e| e.to_string())?;
-    Ok((file, session))
+    let tls = file.tls_server().map_err(|e| e.to_string())?;
+    Ok((file, session, tls))
 }
 
 type LogFilter = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;

@@ -51,6 +51,9 @@ impl Session {
         if self.data == DataChannel::None {
             return Err(Step::reply(425, "Use PORT, EPRT, PASV or EPSV first."));
         }
+        if let Some(step) = self.data_needs_tls() {
+            return Err(step);
+        }
         Ok(())
     }
 

@@ -9,6 +9,10 @@ impl Session {
         if matches!(self.login, Login::LoggedIn(_)) {
             return Step::reply(530, "Can't change to another user.");
         }
+        if let Some(step) = self.login_needs_tls(&name) {
+            self.login = Login::AwaitUser;
+            return step;
+        }
         if self
             .config
             .login_guard

@@ -25,7 +25,10 @@ mod file_ops;
 mod listings;
 mod login;
 mod navigation;
+mod tls;
 mod transfers;
+
+pub use tls::{DataProtection, TlsPolicy, TlsRequire};
 
 use file_ops::Modify;
 
@@ -44,6 +47,8 @@ pub struct SessionConfig {
     pub banner: String,
     /// Address announced in PASV replies (for NAT); the control socket's own otherwise.
     pub pasv_address: Option<Ipv4Addr>,
+    /// Whether TLS is offered and what it must protect.
+    pub tls: TlsPolicy,
 }
 
 /// What the data plane must do after the replies of a [`Step`] are written.
@@ -64,6 +69,10 @@ pub enum Action {
     /// Check a named user's password off the event loop (with
     /// [`SessionConfig::auth`]) and report [`Event::LoginChecked`].
     VerifyPassword { user: Vec<u8>, password: Secret },
+    /// After the replies (234), drop any plaintext the client sent behind AUTH TLS
+    /// unread, run the TLS server handshake on the control connection and report
+    /// [`Event::TlsEstablished`]; close the connection if the handshake fails.
+    StartTls,
     /// Close the control connection once the replies are written.
     Close,
 }
@@ -89,6 +98,8 @@ pub struct TransferRequest {
     pub ascii: bool,
     /// Client-visible path, for logs.
     pub virtual_path: Vec<u8>,
+    /// Plain or TLS data connection (PROT).
+    pub protection: DataProtection,
 }
 
 /// The direction and source or target of a transfer.
@@ -134,6 +145,8 @@ pub enum Event {
     TransferAborted,
     /// The outcome of [`Action::VerifyPassword`]: the account, or `None` if refused.
     LoginChecked(Option<Account>),
+    /// The control connection's TLS handshake completed.
+    TlsEstablished,
 }
 
 /// Why a transfer failed, as far as the client needs to know.
@@ -151,6 +164,10 @@ pub enum TransferFailure {
     NoSpace,
     #[error("local error")]
     Local,
+    #[error("TLS data connection did not resume the control connection's session")]
+    TlsSessionNotReused,
+    #[error("TLS handshake on the data connection failed")]
+    TlsHandshake,
 }
 
 impl TransferFailure {
@@ -167,6 +184,13 @@ impl TransferFailure {
             TransferFailure::NoSpace => Reply::new(452, "Insufficient storage space."),
             TransferFailure::Local => {
                 Reply::new(451, "Local error in processing; transfer aborted.")
+            }
+            TransferFailure::TlsSessionNotReused => Reply::new(
+                522,
+                "TLS data connection refused: it must resume the control connection's TLS session.",
+            ),
+            TransferFailure::TlsHandshake => {
+                Reply::new(425, "TLS handshake on the data connection failed.")
             }
         }
     }
@@ -243,22 +267,26 @@ pub struct Session {
     transfer: TransferState,
     /// Reply text for the 150 of the pending transfer.
     opening: String,
+    tls: tls::TlsState,
 }
 
 const FEATURES: &[&str] = &[
+    "AUTH TLS",
     "EPRT",
     "EPSV",
     "HOST",
     "MDTM",
     "MLST type*;size*;modify*;perm*;unique*;",
     "PASV",
+    "PBSZ",
+    "PROT",
     "REST STREAM",
     "SIZE",
     "TVFS",
     "UTF8",
 ];
 
-const HELP_VERBS: &str = "ABOR ACCT ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP HOST LIST MDTM MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER";
+const HELP_VERBS: &str = "ABOR ACCT ALLO APPE AUTH CCC CDUP CWD DELE EPRT EPSV FEAT HELP HOST LIST MDTM MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER";
 
 impl Session {
     /// A new session for a control connection from `peer` accepted on `local`.
@@ -276,6 +304,7 @@ impl Session {
             epsv_all: false,
             transfer: TransferState::Idle,
             opening: String::new(),
+            tls: tls::TlsState::default(),
         }
     }
 
@@ -336,7 +365,13 @@ impl Session {
             Command::Quit => Step::reply(221, "Goodbye.").with(Action::Close),
             Command::Feat => {
                 let mut lines = vec!["Features:".to_string()];
-                lines.extend(FEATURES.iter().map(|f| f.to_string()));
+                let tls_only = ["AUTH TLS", "PBSZ", "PROT"];
+                lines.extend(
+                    FEATURES
+                        .iter()
+                        .filter(|f| self.config.tls.available || !tls_only.contains(f))
+                        .map(|f| f.to_string()),
+                );
                 lines.push("End".into());
                 Step {
                     replies: vec![Reply::multi(211, lines)],
@@ -363,6 +398,10 @@ impl Session {
             },
             Command::Abor => self.abort(),
             Command::Stat(None) => self.status(),
+            Command::Auth(mechanism) => self.auth_cmd(mechanism),
+            Command::Pbsz(_) => self.pbsz_cmd(),
+            Command::Prot(level) => self.prot_cmd(level),
+            Command::Ccc => self.ccc_cmd(),
             other => match &self.login {
                 Login::LoggedIn(_) => self.logged_in_cmd(other),
                 _ => Step::reply(530, "Please login with USER and PASS."),
@@ -408,7 +447,10 @@ impl Session {
                     return Step::reply(503, "Transfer in progress; ABOR it first.");
                 }
                 let config = self.config.clone();
+                let secured = self.tls.control;
                 *self = Session::new(config, self.peer, self.local);
+                // TLS on the control connection cannot be undone; PBSZ/PROT start over.
+                self.tls.control = secured;
                 Step::reply(220, self.config.banner.clone()).with(Action::ResetDataChannel)
             }
             Command::Type(t) => {
@@ -464,7 +506,11 @@ impl Session {
             | Command::Opts { .. }
             | Command::Host(_)
             | Command::Abor
-            | Command::Stat(None) => Step::reply(503, "Bad sequence of commands."),
+            | Command::Stat(None)
+            | Command::Auth(_)
+            | Command::Pbsz(_)
+            | Command::Prot(_)
+            | Command::Ccc => Step::reply(503, "Bad sequence of commands."),
         }
     }
     fn status(&self) -> Step {
@@ -477,6 +523,7 @@ impl Session {
             None => lines.push("Not logged in".into()),
         }
         lines.push(format!("TYPE: {}", self.mode_word()));
+        lines.extend(self.tls_status().map(str::to_string));
         lines.push(
             match self.transfer {
                 TransferState::Idle => "No data connection",
@@ -535,6 +582,7 @@ impl Session {
                 self.finish_transfer();
                 self.abort_replies()
             }
+            Event::TlsEstablished => self.on_tls_established(),
             Event::LoginChecked(account) => {
                 if matches!(self.login, Login::Verifying) {
                     self.finish_login(account)
@@ -588,7 +636,20 @@ mod test_support {
             )),
             banner: "ready".into(),
             pasv_address: None,
+            tls: TlsPolicy::default(),
         })
+    }
+
+    /// Anonymous read-only plus the named user `alice` (password `secret`).
+    pub(super) fn config_with_users(root: &std::path::Path) -> SessionConfig {
+        let hash = crate::auth::hash_password("secret").unwrap();
+        let users = crate::auth::UsersFile::parse(&format!(
+            "[[user]]\nname = \"alice\"\npassword = \"{hash}\"\n"
+        ))
+        .unwrap();
+        let mut config = Arc::try_unwrap(self::config(root, Permissions::read_only())).unwrap();
+        config.auth = Authenticator::new(Some(users), AnonymousPolicy::default());
+        config
     }
 
     pub(super) fn session(root: &std::path::Path, perms: Permissions) -> Session {

@@ -17,6 +17,7 @@ impl Session {
             no_symlinks: target.canonical.is_some(),
             ascii: self.transfer_type == TransferType::Ascii,
             virtual_path: target.virt.as_bytes().to_vec(),
+            protection: self.data_protection(),
         }))
     }
 
