@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: format and lint checks, the binaries the end-to-end tests
 # start, then every unit, property and end-to-end test in the workspace.
-# On Debian, as root, it first installs the FTP clients (and util-linux fincore)
-# the end-to-end tests drive.
+# On Debian, as root, it first installs the FTP clients (and util-linux fincore,
+# and openssl for the FTPS tests' certificates) the end-to-end tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v lftp >/dev/null || need+=(lftp)
 command -v python3 >/dev/null || need+=(python3)
+command -v openssl >/dev/null || need+=(openssl)
 command -v fincore >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
