@@ -90,11 +90,11 @@ impl TlsServer {
     pub fn for_session(&self) -> SessionTls {
         let cache = Arc::new(SessionCache::default());
         let mut control = (*self.base).clone();
-        control.session_storage = cache.clone();
-        let mut data = control.clone();
-        // Data connections issue no tickets: the cache keeps only the control
-        // connection's, which every data connection of the session may reuse.
-        data.send_tls13_tickets = 0;
+        control.session_storage = cache.control();
+        let mut data = (*self.base).clone();
+        data.session_storage = cache.data();
+        // One fresh ticket per data connection, for clients that use each once.
+        data.send_tls13_tickets = 1;
         SessionTls {
             control: Arc::new(control),
             data: Arc::new(data),
