@@ -29,6 +29,8 @@ use crate::uring_ops;
 
 /// Receive chunk for TLS data connections (a few 16 KiB records).
 const RAW_CHUNK: usize = 64 * 1024;
+/// Encrypted output queued before a send: a whole pooled file chunk plus record overhead.
+const SEND_BUFFER: usize = 320 * 1024;
 
 /// Run the TLS server handshake on a data connection and check what it presented:
 /// with `require_session_reuse`, only a resumption of this FTP session's TLS session
@@ -41,6 +43,7 @@ pub async fn secure(
     metrics: &WorkerMetrics,
 ) -> Result<TlsStream, TransferFailure> {
     let stream = TlsStream::new(sock, config, RAW_CHUNK).map_err(|_| TransferFailure::Local)?;
+    stream.set_send_buffer(SEND_BUFFER);
     handshake_counted(&stream, limit, metrics)
         .await
         .map_err(|e| {

@@ -65,6 +65,12 @@ impl TlsStream {
         })
     }
 
+    /// Let up to `bytes` of encrypted output queue before [`TlsStream::write_all`]
+    /// flushes: one send per file chunk instead of one per 64 KiB (rustls' default).
+    pub fn set_send_buffer(&self, bytes: usize) {
+        self.conn.borrow_mut().set_buffer_limit(Some(bytes));
+    }
+
     /// The socket underneath.
     pub fn socket(&self) -> &Rc<TcpStream> {
         &self.sock
