@@ -412,3 +412,25 @@ fn half_done_handshakes_are_closed_within_the_bound() {
         0.0
     );
 }
+
+#[test]
+fn ringftp_load_over_tls_resumes_on_every_data_connection() {
+    let ftps = Ftps::start(&[]);
+    let content = ftps.root.path().join("sub/small.bin");
+    let out = run_ok(
+        Command::new(ringftp_tests::binary("ringftp-load"))
+            .arg(ftps.explicit().to_string())
+            .args(["retr", "sub/small.bin", "-c", "4", "-n", "8", "-k", "6"])
+            .arg("--tls")
+            .arg("--tls-trust")
+            .arg(&ftps.cert)
+            .arg("--verify-content")
+            .arg(&content)
+            .args(["--json", "--quiet", "--timeout", "20s", "--threads", "2"]),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["errors"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["sessions"]["ok"], 8, "{report:#}");
+    assert_eq!(report["transfers_ok"], 48, "{report:#}");
+    assert_eq!(report["bytes_down"], 48 * 10_000, "{report:#}");
+}

@@ -480,7 +480,7 @@ impl Connection {
                     anonymous,
                 };
                 let cancel = CancelToken::new();
-                let data_tls = self.session_tls.as_ref().map(|t| t.data.clone());
+                let data_tls = self.session_tls.clone();
                 let handle = tokio_uring::spawn(transfer::run(
                     self.worker.clone(),
                     channel,

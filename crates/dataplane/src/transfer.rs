@@ -13,7 +13,6 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use ringftp_control::ascii;
@@ -22,7 +21,6 @@ use ringftp_control::session::{
     DataProtection, Event, StoreMode, TransferFailure, TransferKind, TransferRequest,
 };
 use rustix::fs::OFlags;
-use rustls::ServerConfig;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
 
@@ -51,7 +49,7 @@ pub struct Requester {
 }
 
 /// Run one transfer to its end, reporting to the session through `events`. `tls` is
-/// the session's data-connection TLS settings, used when the request asks for PROT P.
+/// the session's TLS settings, used when the request asks for PROT P.
 pub async fn run(
     worker: Rc<Worker>,
     channel: DataChannel,
@@ -59,7 +57,7 @@ pub async fn run(
     who: Requester,
     cancel: Rc<CancelToken>,
     events: UnboundedSender<Event>,
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<tls::SessionTls>,
 ) {
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -128,7 +126,7 @@ async fn transfer_body(
     events: &UnboundedSender<Event>,
     progress: &Cell<Instant>,
     bytes: &Cell<u64>,
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<tls::SessionTls>,
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
     let prepared = prepare(worker, request)?;
@@ -152,7 +150,11 @@ async fn transfer_body(
         require_session_reuse,
     } = request.protection
     {
-        let config = tls.ok_or(TransferFailure::TlsHandshake)?;
+        let tls = tls.ok_or(TransferFailure::TlsHandshake)?;
+        let config = match prepared {
+            Prepared::Receive(_) => tls.upload,
+            _ => tls.download,
+        };
         let stream = tls::data::secure(
             sock,
             config,

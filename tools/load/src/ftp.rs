@@ -105,7 +105,11 @@ impl Transport {
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.write_all(bytes).await,
-            Transport::Tls(s) => s.write_all(bytes).await,
+            Transport::Tls(s) => {
+                // rustls may keep records it could not send yet until the next flush.
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
             Transport::Upgrading => Err(io::ErrorKind::NotConnected.into()),
         }
     }

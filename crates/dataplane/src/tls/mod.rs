@@ -91,13 +91,18 @@ impl TlsServer {
         let cache = Arc::new(SessionCache::default());
         let mut control = (*self.base).clone();
         control.session_storage = cache.control();
-        let mut data = (*self.base).clone();
-        data.session_storage = cache.data();
-        // One fresh ticket per data connection, for clients that use each once.
-        data.send_tls13_tickets = 1;
+        let mut upload = (*self.base).clone();
+        upload.session_storage = cache.data();
+        // Uploading clients never read their data connection: an unread ticket there
+        // would turn their close into a reset and lose the upload's end.
+        upload.send_tls13_tickets = 0;
+        let mut download = upload.clone();
+        // One fresh ticket per download, for clients that use each ticket once.
+        download.send_tls13_tickets = 1;
         SessionTls {
             control: Arc::new(control),
-            data: Arc::new(data),
+            download: Arc::new(download),
+            upload: Arc::new(upload),
         }
     }
 }
@@ -106,7 +111,10 @@ impl TlsServer {
 #[derive(Debug, Clone)]
 pub struct SessionTls {
     pub control: Arc<ServerConfig>,
-    pub data: Arc<ServerConfig>,
+    /// Data connections the server sends on (RETR, listings).
+    pub download: Arc<ServerConfig>,
+    /// Data connections the server receives on (STOR, APPE, STOU).
+    pub upload: Arc<ServerConfig>,
 }
 
 /// Read the current TLS settings from a slot.
