@@ -5,6 +5,8 @@
 #
 # Usage: benches/compare.sh            (full run, a few minutes)
 #        BENCH_QUICK=1 benches/compare.sh   (short run for CI)
+#        BENCH_SET=tls benches/compare.sh   (FTPS: both servers with the same
+#            self-signed certificate, AUTH TLS + PROT P with session reuse)
 # Every knob is an environment variable; see benches/README.md.
 set -euo pipefail
 
@@ -29,6 +31,10 @@ fi
 : "${BENCH_MIXED:=5000}"            # mixed active/passive sessions at once
 : "${BENCH_RAMP:=5s}"               # ramp-up of the mixed scenario
 : "${BENCH_TIMEOUT:=20s}"           # ringftp-load per-phase timeout
+: "${BENCH_SET:=plain}"             # plain (the scenarios below) or tls (FTPS set)
+: "${BENCH_TLS_STREAMS:=64}"        # tls: sessions at once on the 64 MiB file
+: "${BENCH_TLS_COUNT:=128}"         # tls: sessions in total on the 64 MiB file
+: "${BENCH_TLS_SESSIONS:=64}"       # tls: sessions at once, login-only (a handshake each)
 : "${RINGFTPD_PORT:=2221}"
 : "${VSFTPD_PORT:=2222}"
 # Passive ranges sit below the kernel's ephemeral range (32768+), one range per server.
@@ -103,6 +109,16 @@ chmod -R a+rX "$DATA"
 # only its starting directory; ringftpd resolves them against its virtual root.
 (cd "$DATA" && ls small | sed 's|^|small/|') >"$BENCH_DIR/small.txt"
 
+# ---------------------------------------------------------------- certificate
+TLS_ARGS=()
+if [[ "$BENCH_SET" == tls ]]; then
+    CERT=$BENCH_DIR/cert.pem KEY=$BENCH_DIR/key.pem
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$KEY" -out "$CERT" 2>/dev/null
+    TLS_ARGS=(--tls-cert "$CERT" --tls-key "$KEY")
+    LOAD_FLAGS="$LOAD_FLAGS --tls --tls-trust $CERT"
+fi
+
 # ---------------------------------------------------------------- servers
 wait_listening() { # port pid -> 0 once the port accepts connections
     local port=$1 pid=$2
@@ -143,6 +159,19 @@ xferlog_enable=NO
 dirmessage_enable=NO
 secure_chroot_dir=$BENCH_DIR/empty
 EOF
+    if [[ "$BENCH_SET" == tls ]]; then
+        # vsftpd's default cipher list (DES-CBC3-SHA) is refused by OpenSSL 3.
+        cat >>"$BENCH_DIR/vsftpd.conf" <<EOF
+ssl_enable=YES
+allow_anon_ssl=YES
+force_anon_logins_ssl=YES
+force_anon_data_ssl=YES
+require_ssl_reuse=YES
+ssl_ciphers=HIGH
+rsa_cert_file=$CERT
+rsa_private_key_file=$KEY
+EOF
+    fi
     /usr/sbin/vsftpd "$BENCH_DIR/vsftpd.conf" >"$BENCH_DIR/vsftpd.log" 2>&1 &
     PID[vsftpd]=$!
     wait_listening "$VSFTPD_PORT" "${PID[vsftpd]}" || { log "vsftpd did not start"; cat "$BENCH_DIR/vsftpd.log" >&2; unset 'PID[vsftpd]'; return 1; }
@@ -152,7 +181,7 @@ start_ringftpd() {
     [[ -n "$RINGFTPD" ]] || return 1
     # shellcheck disable=SC2086 # RINGFTPD_ARGS is a list of flags
     "$RINGFTPD" serve "$DATA" --listen "127.0.0.1:$RINGFTPD_PORT" --passive-ports "$RINGFTPD_PASV" \
-        $RINGFTPD_ARGS >"$BENCH_DIR/ringftpd.log" 2>&1 &
+        "${TLS_ARGS[@]}" $RINGFTPD_ARGS >"$BENCH_DIR/ringftpd.log" 2>&1 &
     PID[ringftpd]=$!
     if ! wait_listening "$RINGFTPD_PORT" "${PID[ringftpd]}"; then
         log "ringftpd did not start (see $BENCH_DIR/ringftpd.log); its column will read n/a"
@@ -212,6 +241,14 @@ run_scenario() { # id description metric -- ringftp-load scenario args...
     done
 }
 
+if [[ "$BENCH_SET" == tls ]]; then
+run_scenario tls-big "TLS 1 stream, ${BENCH_BIG_MIB} MiB file x${BENCH_BIG_COUNT}" mib_per_s -- \
+    retr big.bin --concurrency 1 --count "$BENCH_BIG_COUNT"
+run_scenario tls-mid "TLS ${BENCH_TLS_STREAMS} streams on 64 MiB (${BENCH_TLS_COUNT} total)" mib_per_s -- \
+    retr f64m.bin --concurrency "$BENCH_TLS_STREAMS" --count "$BENCH_TLS_COUNT" --ramp-up "$BENCH_MID_RAMP"
+run_scenario tls-sessions "TLS ${BENCH_TLS_SESSIONS} x connect+handshake+login+QUIT, ${BENCH_DURATION}" sessions_per_s -- \
+    login-only --concurrency "$BENCH_TLS_SESSIONS" --duration "$BENCH_DURATION"
+else
 run_scenario big "1 stream, ${BENCH_BIG_MIB} MiB file x${BENCH_BIG_COUNT}" mib_per_s -- \
     retr big.bin --concurrency 1 --count "$BENCH_BIG_COUNT"
 run_scenario mid "${BENCH_MID_CONCURRENCY} sessions on 64 MiB (${BENCH_MID_COUNT} total)" mib_per_s -- \
@@ -223,6 +260,7 @@ run_scenario active "${BENCH_ACTIVE_CONCURRENCY} active sessions, 4 KiB, ${BENCH
 run_scenario mixed "${BENCH_MIXED} mixed active/passive, 4 KiB, ${BENCH_DURATION}" sessions_per_s -- \
     retr-list "$BENCH_DIR/small.txt" --mode mixed:0.5 --concurrency "$BENCH_MIXED" \
     --ramp-up "$BENCH_RAMP" --duration "$BENCH_DURATION"
+fi
 
 # ---------------------------------------------------------------- table
 printf '%s\n' "${SCENARIOS[@]}" >"$RESULTS/scenarios.txt"

@@ -310,7 +310,8 @@ impl Server {
     /// Start ringftpd with these arguments and launch options; waits for its
     /// "serving" lines (they tell the port, also with port 0).
     pub fn launch(args: &[String], launch: &Launch) -> Server {
-        let listen_count = args.iter().filter(|a| *a == "--listen").count().max(1);
+        let listen_count = args.iter().filter(|a| *a == "--listen").count().max(1)
+            + args.iter().filter(|a| *a == "--tls-listen").count();
         let mut command = match &launch.shell_prelude {
             Some(prelude) => {
                 let mut c = Command::new("sh");
@@ -526,6 +527,11 @@ impl RawFtp {
     /// Read timeout on the control connection.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.writer.set_read_timeout(Some(timeout)).unwrap();
+    }
+
+    /// The control socket itself, for tests that go on below FTP (TLS, stalls).
+    pub fn into_stream(self) -> std::net::TcpStream {
+        self.writer
     }
 
     /// Local address of the control connection.

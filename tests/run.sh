@@ -2,14 +2,16 @@
 # The whole test suite: format and lint checks, the binaries the end-to-end tests
 # start, then every unit, property and end-to-end test in the workspace.
 # On Debian, as root, it first installs the FTP clients (and util-linux fincore,
-# systemd's systemd-analyze for the unit file, python3-seccomp to hide Landlock)
-# the end-to-end tests drive, and HAProxy for the load-balancer tests.
+# systemd's systemd-analyze for the unit file, python3-seccomp to hide Landlock,
+# openssl for the FTPS tests' certificates) the end-to-end tests drive, and HAProxy for
+# the load-balancer tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v lftp >/dev/null || need+=(lftp)
 command -v python3 >/dev/null || need+=(python3)
+command -v openssl >/dev/null || need+=(openssl)
 command -v fincore >/dev/null || need+=(util-linux)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v systemd-analyze >/dev/null || need+=(systemd)

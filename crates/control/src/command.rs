@@ -78,6 +78,36 @@ pub enum Command {
     Mlst(Option<Vec<u8>>),
     Mlsd(Option<Vec<u8>>),
     Host(Vec<u8>),
+    /// AUTH (RFC 4217): TLS (`TLS`, `TLS-C`, `SSL`) or a mechanism we do not offer.
+    Auth(AuthMechanism),
+    /// PBSZ: protection buffer size (only 0 makes sense with TLS).
+    Pbsz(u64),
+    /// PROT: data channel protection level.
+    Prot(ProtLevel),
+    /// CCC: drop TLS on the control connection (always refused).
+    Ccc,
+}
+
+/// The security mechanism named by AUTH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMechanism {
+    /// `AUTH TLS`, `AUTH TLS-C`, and `AUTH SSL` (its old alias).
+    Tls,
+    /// Anything else, upper-cased and shortened for the reply.
+    Other(String),
+}
+
+/// Data channel protection level (RFC 2228 PROT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtLevel {
+    /// `C`: plain data connections.
+    Clear,
+    /// `S`: integrity only (not offered by TLS).
+    Safe,
+    /// `E`: confidentiality only (not offered by TLS).
+    Confidential,
+    /// `P`: TLS on data connections.
+    Private,
 }
 
 /// Why a control line is not a valid command; each maps to one reply code.
@@ -207,8 +237,51 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         b"HOST" => Ok(Command::Host(
             arg.ok_or(ParseError::MissingArgument("HOST"))?.to_vec(),
         )),
+        b"AUTH" => parse_auth(arg.ok_or(ParseError::MissingArgument("AUTH"))?).map(Command::Auth),
+        b"PBSZ" => parse_pbsz(arg.ok_or(ParseError::MissingArgument("PBSZ"))?).map(Command::Pbsz),
+        b"PROT" => match single_letter(arg, "PROT")? {
+            b'C' => Ok(Command::Prot(ProtLevel::Clear)),
+            b'S' => Ok(Command::Prot(ProtLevel::Safe)),
+            b'E' => Ok(Command::Prot(ProtLevel::Confidential)),
+            b'P' => Ok(Command::Prot(ProtLevel::Private)),
+            _ => Err(ParseError::BadArgument {
+                verb: "PROT",
+                reason: "expected C, S, E or P",
+            }),
+        },
+        b"CCC" => none(Command::Ccc),
         _ => Err(unknown(verb)),
     }
+}
+
+fn parse_auth(arg: &[u8]) -> Result<AuthMechanism, ParseError> {
+    let mechanism = trim(arg).to_ascii_uppercase();
+    Ok(match &mechanism[..] {
+        b"TLS" | b"TLS-C" | b"SSL" => AuthMechanism::Tls,
+        other => AuthMechanism::Other(
+            String::from_utf8_lossy(&other[..other.len().min(16)])
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect(),
+        ),
+    })
+}
+
+fn parse_pbsz(arg: &[u8]) -> Result<u64, ParseError> {
+    let digits = trim(arg);
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ParseError::BadArgument {
+            verb: "PBSZ",
+            reason: "expected a decimal number",
+        });
+    }
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or(ParseError::BadArgument {
+            verb: "PBSZ",
+            reason: "expected a decimal number",
+        })
 }
 
 fn unknown(verb: &[u8]) -> ParseError {
@@ -404,6 +477,28 @@ mod tests {
 
     fn p(s: &str) -> Result<Command, ParseError> {
         parse(s.as_bytes())
+    }
+
+    #[test]
+    fn tls_commands() {
+        assert_eq!(p("AUTH TLS"), Ok(Command::Auth(AuthMechanism::Tls)));
+        assert_eq!(p("auth ssl"), Ok(Command::Auth(AuthMechanism::Tls)));
+        assert_eq!(p("AUTH TLS-C"), Ok(Command::Auth(AuthMechanism::Tls)));
+        assert_eq!(
+            p("AUTH GSSAPI"),
+            Ok(Command::Auth(AuthMechanism::Other("GSSAPI".into())))
+        );
+        assert_eq!(p("AUTH").unwrap_err().reply_code(), 501);
+        assert_eq!(p("PBSZ 0"), Ok(Command::Pbsz(0)));
+        assert_eq!(p("PBSZ -1").unwrap_err().reply_code(), 501);
+        assert_eq!(
+            p("PBSZ 99999999999999999999").unwrap_err().reply_code(),
+            501
+        );
+        assert_eq!(p("PROT p"), Ok(Command::Prot(ProtLevel::Private)));
+        assert_eq!(p("PROT C"), Ok(Command::Prot(ProtLevel::Clear)));
+        assert_eq!(p("PROT X").unwrap_err().reply_code(), 501);
+        assert_eq!(p("CCC"), Ok(Command::Ccc));
     }
 
     #[test]

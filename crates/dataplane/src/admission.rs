@@ -7,20 +7,26 @@ use std::rc::Rc;
 
 use tracing::debug;
 
-use crate::control_conn;
+use crate::control_conn::{self, Security};
 use crate::metrics::bump;
 use crate::proxy_header;
 use crate::worker::Worker;
 
-/// Serve or refuse one accepted control connection.
-pub async fn admit(worker: Rc<Worker>, stream: TcpStream, socket_peer: SocketAddr) {
+/// Serve or refuse one accepted control connection. On an implicit-TLS listener the
+/// PROXY header (which the balancer sends in the clear) comes before the handshake.
+pub async fn admit(
+    worker: Rc<Worker>,
+    stream: TcpStream,
+    socket_peer: SocketAddr,
+    security: Security,
+) {
     let socket_local = match stream.local_addr() {
         Ok(a) => a,
         Err(_) => return,
     };
     let trust = &worker.config.proxy;
     if !trust.trusted.trusts(socket_peer.ip()) {
-        return start(worker, stream, socket_peer, socket_local).await;
+        return start(worker, stream, socket_peer, socket_local, security).await;
     }
     let stream = Rc::new(stream);
     let header = match proxy_header::read(&stream, trust.header_timeout).await {
@@ -42,17 +48,26 @@ pub async fn admit(worker: Rc<Worker>, stream: TcpStream, socket_peer: SocketAdd
     }
     bump(&worker.metrics.proxied_sessions);
     let (peer, dialled) = header.endpoints(socket_peer, socket_local);
-    start(worker, stream, peer, dialled).await
+    start(worker, stream, peer, dialled, security).await
 }
 
-async fn start(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, dialled: SocketAddr) {
+async fn start(
+    worker: Rc<Worker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    dialled: SocketAddr,
+    security: Security,
+) {
     match worker.config.limits.try_acquire(peer.ip()) {
-        Ok(permit) => control_conn::serve(worker, stream, peer, dialled, permit).await,
+        Ok(permit) => control_conn::serve(worker, stream, peer, dialled, permit, security).await,
         Err(e) => {
             bump(&worker.metrics.sessions_refused);
             // The 421 is an error reply like any other session's.
             worker.metrics.error_replies.count(e.reply_code());
-            control_conn::refuse(stream, e.reply_code(), e.to_string()).await;
+            // A plain reply means nothing to a client expecting TLS: just close.
+            if security == Security::Plain {
+                control_conn::refuse(stream, e.reply_code(), e.to_string()).await;
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use ringftp_control::session::SessionConfig;
 use crate::passive_ports::PortRange;
 use crate::proxy_header::ProxyTrust;
 use crate::rate_limit::RateLimiter;
+use crate::tls::TlsSlot;
 use crate::transfer_log::TransferLog;
 
 /// Everything the engine needs to run.
@@ -54,6 +55,12 @@ pub struct EngineConfig {
     pub proxy: ProxyTrust,
     /// Where completed and failed file transfers are recorded.
     pub transfer_log: Option<Arc<dyn TransferLog>>,
+    /// Certificate and TLS settings (`None`: no TLS); replaced on reload.
+    pub tls: TlsSlot,
+    /// Implicit TLS listen addresses (TLS from the first byte, port-990 style).
+    pub tls_listen: Vec<SocketAddr>,
+    /// Longest a TLS handshake (control or data) may take.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl EngineConfig {

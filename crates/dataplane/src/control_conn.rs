@@ -1,19 +1,26 @@
 //! One control connection: a reader task turns bytes into lines, and the session
 //! task feeds lines and transfer events to the control-plane [`Session`], writes its
 //! replies and carries out its actions.
+//!
+//! TLS sits between the socket and the line framer: on an implicit TLS listener from
+//! the first byte, otherwise after the session accepts AUTH TLS. The reader stops
+//! after an AUTH TLS line until the session has answered it, so nothing the client
+//! sent behind it in plaintext is ever read as a command inside TLS.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringftp_control::command::{self, Command, ParseError};
+use ringftp_control::command::{self, AuthMechanism, Command, ParseError};
 use ringftp_control::line::LineReader;
 use ringftp_control::policy::SessionPermit;
 use ringftp_control::reply::Reply;
 use ringftp_control::session::{Action, Event, Session, Step};
+use rustls::ServerConfig;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::sleep_until;
@@ -25,6 +32,8 @@ use crate::data_channel::{DataChannel, PassiveListener};
 use crate::metrics::bump;
 use crate::net;
 use crate::rate_limit::SessionBuckets;
+use crate::tls::stream::TlsStream;
+use crate::tls::{self, SessionTls};
 use crate::transfer::{self, Requester};
 use crate::worker::{RunState, Worker};
 
@@ -34,9 +43,31 @@ const MAX_QUEUED: usize = 32;
 /// idle session holds its read buffer in the pending recv, so this is per-session memory.
 const READ_BUF: usize = 1024;
 
+/// TLS control receives: one TLS record fits, so fewer reads per line than plain.
+const TLS_READ_BUF: usize = 4096;
+
+/// What a control connection starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain text; AUTH TLS may upgrade it.
+    Plain,
+    /// TLS from the first byte (implicit FTPS listeners).
+    ImplicitTls,
+}
+
 enum Input {
     Line(Vec<u8>),
     TooLong,
+    /// The TLS handshake completed; replies go through this stream from now on.
+    Secured(Rc<TlsStream>),
+    /// The TLS handshake failed or timed out; the connection closes.
+    TlsFailed,
+}
+
+/// The session's answer to an AUTH TLS line; the reader waits for it.
+enum Upgrade {
+    Start(Arc<ServerConfig>),
+    Stay,
 }
 
 /// Answer a connection that exceeds a session limit, then close it.
@@ -53,13 +84,15 @@ pub async fn refuse(stream: TcpStream, code: u16, text: String) {
 
 /// Serve one control connection from client `peer` until it closes. `dialled` is the
 /// address the client connected to: the socket's own, or the balancer's when the
-/// connection came through one; PASV replies announce it.
+/// connection came through one; PASV replies announce it. `security` says whether
+/// the connection starts with a TLS handshake (implicit TLS listeners).
 pub async fn serve(
     worker: Rc<Worker>,
     stream: TcpStream,
     peer: SocketAddr,
     dialled: SocketAddr,
     permit: SessionPermit,
+    security: Security,
 ) {
     bump(&worker.metrics.sessions_total);
     worker.metrics.sessions_open.fetch_add(1, Relaxed);
@@ -69,8 +102,21 @@ pub async fn serve(
     // OOBINLINE Linux pulls the urgent byte out of the stream and the line is lost.
     let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
     let ctrl = Rc::new(stream);
+    // Implicit TLS: the session's TLS settings come from the certificate loaded now.
+    let session_tls = match security {
+        Security::Plain => None,
+        Security::ImplicitTls => tls::current(&worker.config.tls).map(|t| t.for_session()),
+    };
+    let implicit = session_tls.as_ref().map(|t| t.control.clone());
     let (line_tx, line_rx) = mpsc::channel(8);
-    let reader = tokio_uring::spawn(read_lines(ctrl.clone(), worker.config.max_line, line_tx));
+    let (upgrade_tx, upgrade_rx) = mpsc::unbounded_channel();
+    let reader = tokio_uring::spawn(read_lines(
+        ctrl.clone(),
+        worker.clone(),
+        line_tx,
+        upgrade_rx,
+        implicit,
+    ));
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let session = Session::new(worker.config.session_config(), peer, dialled);
     let mut conn = Connection {
@@ -83,9 +129,20 @@ pub async fn serve(
         transfer: None,
         event_tx,
         rate: Rc::default(),
+        tls: None,
+        session_tls,
+        upgrades: upgrade_tx,
     };
-    conn.run(line_rx, event_rx).await;
+    if security == Security::Plain || conn.session_tls.is_some() {
+        conn.run(line_rx, event_rx, security).await;
+    }
     conn.finish().await;
+    if let Some(tls) = conn.tls.take() {
+        // close_notify, briefly: a client that stopped reading does not hold us.
+        let _ = tokio::time::timeout(Duration::from_secs(2), tls.close()).await;
+    }
+    // The reader may wait for an AUTH TLS answer: dropping the sender ends that.
+    drop(conn);
     // Ending the reader: shutdown completes its pending recv with 0.
     net::shutdown(&*ctrl);
     let _ = reader.await;
@@ -93,23 +150,101 @@ pub async fn serve(
     worker.metrics.sessions_open.fetch_sub(1, Relaxed);
 }
 
-async fn read_lines(ctrl: Rc<TcpStream>, max_line: usize, tx: mpsc::Sender<Input>) {
+fn is_auth_tls(line: &[u8]) -> bool {
+    matches!(command::parse(line), Ok(Command::Auth(AuthMechanism::Tls)))
+}
+
+/// Run the control connection's TLS handshake (bounded, counted); `None` if it failed.
+async fn start_tls(
+    ctrl: &Rc<TcpStream>,
+    worker: &Worker,
+    config: Arc<ServerConfig>,
+) -> Option<Rc<TlsStream>> {
+    let stream = TlsStream::new(ctrl.clone(), config, TLS_READ_BUF).ok()?;
+    let limit = worker.config.tls_handshake_timeout;
+    match tls::data::handshake_counted(&stream, limit, &worker.metrics).await {
+        Ok(()) => Some(Rc::new(stream)),
+        Err(e) => {
+            debug!(error = %e, "control connection TLS handshake failed");
+            None
+        }
+    }
+}
+
+async fn read_lines(
+    ctrl: Rc<TcpStream>,
+    worker: Rc<Worker>,
+    tx: mpsc::Sender<Input>,
+    mut upgrades: mpsc::UnboundedReceiver<Upgrade>,
+    implicit: Option<Arc<ServerConfig>>,
+) {
+    let max_line = worker.config.max_line;
+    let mut tls: Option<Rc<TlsStream>> = None;
+    if let Some(config) = implicit {
+        let Some(stream) = start_tls(&ctrl, &worker, config).await else {
+            let _ = tx.send(Input::TlsFailed).await;
+            return;
+        };
+        tls = Some(stream.clone());
+        if tx.send(Input::Secured(stream)).await.is_err() {
+            return;
+        }
+    }
     let mut framer = LineReader::new(max_line);
     let mut buf = Vec::with_capacity(READ_BUF);
     loop {
-        let (res, back) = net::recv_some(&ctrl, buf).await;
-        buf = back;
-        match res {
+        let received = match &tls {
+            None => {
+                let (res, back) = net::recv_some(&ctrl, buf).await;
+                buf = back;
+                res
+            }
+            Some(stream) => {
+                buf.clear();
+                stream.read(&mut buf, TLS_READ_BUF).await
+            }
+        };
+        match received {
             Ok(0) | Err(_) => return,
             Ok(_) => framer.push(&buf),
         }
         while let Some(line) = framer.next_line() {
+            let auth = tls.is_none() && line.as_deref().is_ok_and(is_auth_tls);
             let input = match line {
                 Ok(l) => Input::Line(l),
                 Err(_) => Input::TooLong,
             };
             if tx.send(input).await.is_err() {
                 return;
+            }
+            if !auth {
+                continue;
+            }
+            match upgrades.recv().await {
+                Some(Upgrade::Stay) => {}
+                Some(Upgrade::Start(config)) => {
+                    // Whatever followed AUTH TLS in plaintext was not protected: drop it
+                    // unread rather than run it inside the TLS session (CVE-2011-1575).
+                    let dropped = framer.buffered_len() as u64;
+                    if dropped > 0 {
+                        debug!(bytes = dropped, "discarded plaintext sent after AUTH TLS");
+                        worker
+                            .metrics
+                            .tls_plaintext_discarded
+                            .fetch_add(dropped, Relaxed);
+                    }
+                    framer = LineReader::new(max_line);
+                    let Some(stream) = start_tls(&ctrl, &worker, config).await else {
+                        let _ = tx.send(Input::TlsFailed).await;
+                        return;
+                    };
+                    tls = Some(stream.clone());
+                    if tx.send(Input::Secured(stream)).await.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                None => return,
             }
         }
     }
@@ -123,6 +258,8 @@ struct RunningTransfer {
 enum Flow {
     Continue,
     Close,
+    /// AUTH TLS accepted: wait for the reader's handshake before anything else.
+    AwaitTls,
 }
 
 struct Connection {
@@ -138,6 +275,11 @@ struct Connection {
     event_tx: mpsc::UnboundedSender<Event>,
     /// The session's bandwidth-cap buckets, kept across its transfers.
     rate: Rc<SessionBuckets>,
+    /// The control connection's TLS layer, once the handshake is done.
+    tls: Option<Rc<TlsStream>>,
+    /// This session's TLS settings (its own session cache), once TLS was asked for.
+    session_tls: Option<SessionTls>,
+    upgrades: mpsc::UnboundedSender<Upgrade>,
 }
 
 impl Connection {
@@ -145,7 +287,11 @@ impl Connection {
         &mut self,
         mut lines: mpsc::Receiver<Input>,
         mut events: mpsc::UnboundedReceiver<Event>,
+        security: Security,
     ) {
+        if security == Security::ImplicitTls && !self.await_tls(&mut lines).await {
+            return;
+        }
         let greeting = Step {
             replies: vec![self.session.greeting()],
             ..Step::default()
@@ -168,8 +314,14 @@ impl Connection {
                 let Some(command) = queue.pop_front() else {
                     break;
                 };
-                if let Flow::Close = self.command(command).await {
-                    return;
+                match self.command(command).await {
+                    Flow::Continue => {}
+                    Flow::Close => return,
+                    Flow::AwaitTls => {
+                        if !self.await_tls(&mut lines).await {
+                            return;
+                        }
+                    }
                 }
             }
             let busy = self.session.busy();
@@ -215,6 +367,8 @@ impl Connection {
                             continue;
                         }
                         Some(Input::Line(line)) => command::parse(&line),
+                        // Only sent while a handshake is awaited (handled there).
+                        Some(Input::Secured(_) | Input::TlsFailed) => return,
                     };
                     if self.session.busy() && !Session::runs_during_transfer(&command) {
                         if queue.len() >= MAX_QUEUED {
@@ -222,8 +376,16 @@ impl Connection {
                             return;
                         }
                         queue.push_back(command);
-                    } else if let Flow::Close = self.command(command).await {
-                        return;
+                    } else {
+                        match self.command(command).await {
+                            Flow::Continue => {}
+                            Flow::Close => return,
+                            Flow::AwaitTls => {
+                                if !self.await_tls(&mut lines).await {
+                                    return;
+                                }
+                            }
+                        }
                     }
                 }
                 _ = sleep_until(idle_deadline.into()), if !busy => {
@@ -262,8 +424,25 @@ impl Connection {
         self.data = None;
     }
 
+    /// Wait for the reader's TLS handshake; false if it failed (close).
+    async fn await_tls(&mut self, lines: &mut mpsc::Receiver<Input>) -> bool {
+        match lines.recv().await {
+            Some(Input::Secured(stream)) => {
+                self.tls = Some(stream);
+                let step = self.session.on_event(Event::TlsEstablished);
+                matches!(self.apply(step).await, Flow::Continue)
+            }
+            _ => false,
+        }
+    }
+
     async fn command(&mut self, command: Result<Command, ParseError>) -> Flow {
+        // The reader paused after this line; it needs an answer either way.
+        let auth = self.tls.is_none() && matches!(command, Ok(Command::Auth(AuthMechanism::Tls)));
         let step = self.session.on_command(command);
+        if auth && step.action != Some(Action::StartTls) {
+            let _ = self.upgrades.send(Upgrade::Stay);
+        }
         self.apply(step).await
     }
 
@@ -314,6 +493,7 @@ impl Connection {
                     rate: self.rate.clone(),
                 };
                 let cancel = CancelToken::new();
+                let data_tls = self.session_tls.clone();
                 let handle = tokio_uring::spawn(transfer::run(
                     self.worker.clone(),
                     channel,
@@ -321,6 +501,7 @@ impl Connection {
                     who,
                     cancel.clone(),
                     self.event_tx.clone(),
+                    data_tls,
                 ));
                 self.transfer = Some(RunningTransfer { cancel, handle });
             }
@@ -346,6 +527,18 @@ impl Connection {
                     let _ = events.send(Event::LoginChecked(checked));
                 });
             }
+            Action::StartTls => {
+                // The certificate in force now; a reload applies to later sessions.
+                let Some(server) = tls::current(&self.worker.config.tls) else {
+                    return Flow::Close;
+                };
+                let session_tls = server.for_session();
+                let _ = self
+                    .upgrades
+                    .send(Upgrade::Start(session_tls.control.clone()));
+                self.session_tls = Some(session_tls);
+                return Flow::AwaitTls;
+            }
             Action::Close => return Flow::Close,
         }
         Flow::Continue
@@ -369,7 +562,14 @@ impl Connection {
             self.worker.metrics.error_replies.count(r.code());
             r.write_to(&mut bytes);
         }
-        let send = net::send_all(&self.ctrl, Rc::new(bytes));
+        let tls = self.tls.clone();
+        let ctrl = self.ctrl.clone();
+        let send = async move {
+            match tls {
+                Some(tls) => tls.write_all(&bytes).await,
+                None => net::send_all(&ctrl, Rc::new(bytes)).await,
+            }
+        };
         tokio::pin!(send);
         let timeout = tokio::time::sleep(self.worker.config.idle_timeout);
         tokio::select! {

@@ -7,6 +7,7 @@
 //! splice on the worker for pages already in the page cache.
 
 pub mod admission;
+pub mod buffers;
 pub mod cancel;
 pub mod command_rate;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod pipes;
 pub mod proxy_header;
 pub mod rate_limit;
 pub(crate) mod sys;
+pub mod tls;
 pub mod transfer;
 pub mod transfer_log;
 pub mod uring_ops;

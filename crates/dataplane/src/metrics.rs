@@ -32,6 +32,15 @@ pub struct WorkerMetrics {
     /// by `rate_limit::CapKind` (the cap that made the wait longest).
     pub rate_delayed_bytes: [AtomicU64; 3],
     pub rate_delay_micros: [AtomicU64; 3],
+    /// TLS handshakes (control and data) completed, failed, timed out, running now.
+    pub tls_handshakes: AtomicU64,
+    pub tls_handshake_failures: AtomicU64,
+    pub tls_handshake_timeouts: AtomicU64,
+    pub tls_handshakes_in_progress: AtomicU64,
+    /// PROT P data connections refused for not resuming the control's TLS session.
+    pub tls_data_not_resumed: AtomicU64,
+    /// Bytes of plaintext a client sent behind AUTH TLS, discarded unread.
+    pub tls_plaintext_discarded: AtomicU64,
     /// Replies sent with codes 4xx/5xx, indexed by code - 400.
     pub error_replies: ErrorReplies,
 }

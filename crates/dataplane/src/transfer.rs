@@ -17,7 +17,9 @@ use std::time::{Instant, SystemTime};
 
 use ringftp_control::ascii;
 use ringftp_control::listing::ListingStream;
-use ringftp_control::session::{Event, StoreMode, TransferFailure, TransferKind, TransferRequest};
+use ringftp_control::session::{
+    DataProtection, Event, StoreMode, TransferFailure, TransferKind, TransferRequest,
+};
 use rustix::fs::OFlags;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
@@ -31,6 +33,7 @@ use crate::page_cache::{residency, Residency};
 use crate::pipes::Pipe;
 use crate::rate_limit::{Flow, Pacer, SessionBuckets, UserClass};
 use crate::sys;
+use crate::tls;
 use crate::transfer_log::{Direction, TransferRecord};
 use crate::uring_ops;
 use crate::worker::Worker;
@@ -48,7 +51,8 @@ pub struct Requester {
     pub rate: Rc<SessionBuckets>,
 }
 
-/// Run one transfer to its end, reporting to the session through `events`.
+/// Run one transfer to its end, reporting to the session through `events`. `tls` is
+/// the session's TLS settings, used when the request asks for PROT P.
 pub async fn run(
     worker: Rc<Worker>,
     channel: DataChannel,
@@ -56,13 +60,14 @@ pub async fn run(
     who: Requester,
     cancel: Rc<CancelToken>,
     events: UnboundedSender<Event>,
+    tls: Option<tls::SessionTls>,
 ) {
     let started = SystemTime::now();
     let clock = Instant::now();
     let progress = Rc::new(Cell::new(Instant::now()));
     let bytes = Rc::new(Cell::new(0u64));
     let body = transfer_body(
-        &worker, channel, &request, &who, &cancel, &events, &progress, &bytes,
+        &worker, channel, &request, &who, &cancel, &events, &progress, &bytes, tls,
     );
     tokio::pin!(body);
     let watchdog = stall_watchdog(&progress, worker.config.data_timeout, &cancel);
@@ -124,6 +129,7 @@ async fn transfer_body(
     events: &UnboundedSender<Event>,
     progress: &Cell<Instant>,
     bytes: &Cell<u64>,
+    tls: Option<tls::SessionTls>,
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
     let prepared = prepare(worker, request)?;
@@ -149,6 +155,58 @@ async fn transfer_body(
         pacer: &pacer,
         cancel,
     };
+    // The 150 goes out first: clients start the data connection's TLS handshake
+    // only after it.
+    if let DataProtection::Tls {
+        require_session_reuse,
+    } = request.protection
+    {
+        let tls = tls.ok_or(TransferFailure::TlsHandshake)?;
+        let config = match prepared {
+            Prepared::Receive(_) => tls.upload,
+            _ => tls.download,
+        };
+        let stream = tls::data::secure(
+            sock,
+            config,
+            require_session_reuse,
+            worker.config.tls_handshake_timeout,
+            &worker.metrics,
+        )
+        .await?;
+        progress.set(Instant::now());
+        let pool = &worker.buffers;
+        let result = match prepared {
+            Prepared::Send { file, offset } => {
+                let moved = moved(&worker.metrics.bytes_out);
+                tls::data::send_file(&stream, &file, offset, request.ascii, pool, &moved)
+                    .await
+                    .inspect(|_| bump(&worker.metrics.transfers_out))
+            }
+            Prepared::Receive(upload) => {
+                let moved = moved(&worker.metrics.bytes_in);
+                tls::data::receive_file(
+                    &stream,
+                    &upload.file,
+                    upload.offset,
+                    request.ascii,
+                    pool,
+                    &moved,
+                )
+                .await
+                .and_then(|n| upload.commit().map(|_| n))
+                .inspect(|_| bump(&worker.metrics.transfers_in))
+            }
+            Prepared::Listing(listing) => {
+                bump(&worker.metrics.listings);
+                let moved = moved(&worker.metrics.bytes_out);
+                tls::data::send_listing(&stream, listing, CHUNK, &moved).await
+            }
+        };
+        drop(stream);
+        drop(connection);
+        return result;
+    }
     let result = match prepared {
         Prepared::Send { file, offset } => {
             let moved = moved(&worker.metrics.bytes_out);
@@ -255,7 +313,7 @@ struct Upload {
 
 static UPLOAD_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn storage_error(e: &io::Error) -> TransferFailure {
+pub(crate) fn storage_error(e: &io::Error) -> TransferFailure {
     match e.raw_os_error() {
         Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => TransferFailure::NoSpace,
         Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) | Some(libc::ENOENT)
@@ -343,7 +401,7 @@ fn temp_name(name: &OsStr) -> OsString {
 
 /// Progress stamps for the stall watchdog, the byte count for logs and the worker's
 /// byte counter for metrics, all bumped together; and the bandwidth caps.
-struct Moved<'a> {
+pub(crate) struct Moved<'a> {
     progress: &'a Cell<Instant>,
     bytes: &'a Cell<u64>,
     counter: &'a AtomicU64,
@@ -352,7 +410,7 @@ struct Moved<'a> {
 }
 
 impl Moved<'_> {
-    fn add(&self, n: usize) {
+    pub(crate) fn add(&self, n: usize) {
         self.progress.set(Instant::now());
         self.bytes.set(self.bytes.get() + n as u64);
         self.counter.fetch_add(n as u64, Relaxed);
@@ -361,7 +419,7 @@ impl Moved<'_> {
     /// Wait until the caps let `n` more bytes move. The stall watchdog counts from
     /// the end of the wait: waiting for a cap is not a stall. A cancel (ABOR, stop)
     /// ends the wait at once; the sleep holds no fd, so dropping it is safe.
-    async fn pace(&self, n: usize) -> Result<(), TransferFailure> {
+    pub(crate) async fn pace(&self, n: usize) -> Result<(), TransferFailure> {
         if !self.pacer.is_capped() {
             return Ok(());
         }
@@ -372,7 +430,7 @@ impl Moved<'_> {
     }
 
     /// The most bytes to move in one step, at most `max`.
-    fn chunk(&self, max: usize) -> usize {
+    pub(crate) fn chunk(&self, max: usize) -> usize {
         self.pacer.chunk(max)
     }
 }

@@ -80,6 +80,22 @@ pub async fn send<A: AsRawFd + 'static>(
     submit((fd.clone(), buf), sqe).await
 }
 
+/// IORING_OP_WRITE of `buf[from..]` at file `offset`; returns bytes written. The
+/// buffer travels with the op.
+pub async fn write_at<A: AsRawFd + 'static>(
+    fd: &Rc<A>,
+    buf: Rc<Vec<u8>>,
+    from: usize,
+    offset: u64,
+) -> io::Result<usize> {
+    let rest = &buf[from.min(buf.len())..];
+    let sqe = opcode::Write::new(types::Fd(fd.as_raw_fd()), rest.as_ptr(), rest.len() as u32)
+        .offset(offset)
+        .build();
+    // The Vec's heap block does not move while the Rc keeps it alive in the op data.
+    submit((fd.clone(), buf), sqe).await
+}
+
 /// IORING_OP_RECV into a whole buffer (its capacity is the length used).
 /// The buffer is handed back with the byte count.
 pub async fn recv<A: AsRawFd + 'static>(fd: &Rc<A>, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {

@@ -14,7 +14,9 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::admission;
+use crate::buffers::BufferPool;
 use crate::config::EngineConfig;
+use crate::control_conn::Security;
 use crate::metrics::WorkerMetrics;
 use crate::net;
 use crate::passive_ports::PortPool;
@@ -50,12 +52,17 @@ pub struct Worker {
     pub config: Arc<EngineConfig>,
     pub ports: Rc<PortPool>,
     pub pipes: Rc<PipePool>,
+    /// Buffers for the copying (TLS) data path.
+    pub buffers: Rc<BufferPool>,
     pub metrics: Arc<WorkerMetrics>,
     pub state: watch::Receiver<RunState>,
     /// Bounds concurrent password checks: each argon2 verification takes ~19 MiB and
     /// milliseconds of CPU, so a login flood must queue, not spawn a thread per login.
     pub password_checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// Size of the pooled TLS transfer buffers.
+const TLS_BUFFER: usize = 256 * 1024;
 
 /// Password checks a worker runs at once on the blocking pool.
 const PASSWORD_CHECKS_PER_WORKER: usize = 2;
@@ -66,6 +73,13 @@ pub struct Engine {
     state: watch::Sender<RunState>,
     metrics: Vec<Arc<WorkerMetrics>>,
     local_addrs: Vec<SocketAddr>,
+    tls_local_addrs: Vec<SocketAddr>,
+}
+
+/// A control listener and what its connections start with.
+struct Listener {
+    socket: TcpListener,
+    security: Security,
 }
 
 /// Listeners bound and counters made, no worker thread yet: the daemon drops its
@@ -73,9 +87,10 @@ pub struct Engine {
 /// inherits them (credentials and Landlock domains are per thread on Linux).
 pub struct BoundEngine {
     config: EngineConfig,
-    per_worker: Vec<Vec<TcpListener>>,
+    per_worker: Vec<Vec<Listener>>,
     metrics: Vec<Arc<WorkerMetrics>>,
     local_addrs: Vec<SocketAddr>,
+    tls_local_addrs: Vec<SocketAddr>,
 }
 
 impl BoundEngine {
@@ -96,6 +111,7 @@ impl BoundEngine {
             per_worker,
             metrics,
             local_addrs,
+            tls_local_addrs,
         } = self;
         let (state_tx, state_rx) = watch::channel(RunState::Running);
         let config = Arc::new(config);
@@ -115,6 +131,7 @@ impl BoundEngine {
             state: state_tx,
             metrics,
             local_addrs,
+            tls_local_addrs,
         })
     }
 }
@@ -134,10 +151,15 @@ impl Engine {
                 config.passive_ports.len(),
             ));
         }
-        let mut per_worker: Vec<Vec<TcpListener>> =
-            (0..config.workers).map(|_| Vec::new()).collect();
+        let mut per_worker: Vec<Vec<Listener>> = (0..config.workers).map(|_| Vec::new()).collect();
         let mut local_addrs = Vec::new();
-        for addr in &config.listen {
+        let mut tls_local_addrs = Vec::new();
+        let all = config
+            .listen
+            .iter()
+            .map(|a| (a, Security::Plain))
+            .chain(config.tls_listen.iter().map(|a| (a, Security::ImplicitTls)));
+        for (addr, security) in all {
             // With port 0 the first bind picks the port and the others share it.
             let mut addr = *addr;
             net::ensure_port_free(addr).map_err(|source| EngineError::Listen { addr, source })?;
@@ -147,9 +169,15 @@ impl Engine {
                 addr = l
                     .local_addr()
                     .map_err(|source| EngineError::Listen { addr, source })?;
-                listeners.push(l);
+                listeners.push(Listener {
+                    socket: l,
+                    security,
+                });
             }
-            local_addrs.push(addr);
+            match security {
+                Security::Plain => local_addrs.push(addr),
+                Security::ImplicitTls => tls_local_addrs.push(addr),
+            }
         }
         let metrics = config
             .passive_ports
@@ -167,7 +195,13 @@ impl Engine {
             per_worker,
             metrics,
             local_addrs,
+            tls_local_addrs,
         })
+    }
+
+    /// The bound implicit TLS addresses.
+    pub fn tls_local_addrs(&self) -> &[SocketAddr] {
+        &self.tls_local_addrs
     }
 
     /// The bound control addresses (useful with port 0).
@@ -212,7 +246,7 @@ impl Engine {
 fn run_worker(
     id: usize,
     config: Arc<EngineConfig>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     metrics: Arc<WorkerMetrics>,
     state: watch::Receiver<RunState>,
 ) {
@@ -235,6 +269,7 @@ fn run_worker(
         id,
         ports: PortPool::with_metrics(config.passive_ports[id], Some(metrics.clone())),
         pipes: PipePool::new(config.pipe_size, config.pipes_per_worker),
+        buffers: BufferPool::new(TLS_BUFFER),
         config,
         metrics,
         state,
@@ -243,12 +278,20 @@ fn run_worker(
     runtime.block_on(worker_main(worker, listeners));
 }
 
-async fn worker_main(worker: Rc<Worker>, listeners: Vec<TcpListener>) {
-    let listeners: Vec<Rc<TcpListener>> = listeners.into_iter().map(Rc::new).collect();
+async fn worker_main(worker: Rc<Worker>, listeners: Vec<Listener>) {
     let mut accept_loops = Vec::new();
-    for l in &listeners {
-        accept_loops.push(tokio_uring::spawn(accept_loop(worker.clone(), l.clone())));
-    }
+    let listeners: Vec<Rc<TcpListener>> = listeners
+        .into_iter()
+        .map(|l| {
+            let socket = Rc::new(l.socket);
+            accept_loops.push(tokio_uring::spawn(accept_loop(
+                worker.clone(),
+                socket.clone(),
+                l.security,
+            )));
+            socket
+        })
+        .collect();
     let mut state = worker.state.clone();
     while *state.borrow_and_update() == RunState::Running {
         if state.changed().await.is_err() {
@@ -270,7 +313,7 @@ async fn worker_main(worker: Rc<Worker>, listeners: Vec<TcpListener>) {
     info!(worker = worker.id, "worker stopped");
 }
 
-async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>) {
+async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>, security: Security) {
     loop {
         let accepted = net::accept(&listener).await;
         if *worker.state.borrow() != RunState::Running {
@@ -278,7 +321,7 @@ async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>) {
         }
         match accepted {
             Ok((stream, peer)) => {
-                tokio_uring::spawn(admission::admit(worker.clone(), stream, peer));
+                tokio_uring::spawn(admission::admit(worker.clone(), stream, peer, security));
             }
             Err(e)
                 if matches!(

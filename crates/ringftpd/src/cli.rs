@@ -96,6 +96,18 @@ pub struct Overrides {
     /// Bandwidth cap of all sessions together, on all workers.
     #[arg(long, global = true, value_name = "SIZE")]
     pub total_rate: Option<ByteRate>,
+    /// TLS certificate chain (PEM) for FTPS; reloaded on SIGHUP.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for FTPS; reloaded on SIGHUP.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Implicit TLS listen address (repeatable), e.g. 0.0.0.0:990.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub tls_listen: Vec<SocketAddr>,
+    /// What must be encrypted: none, login (named users) or data (and their transfers).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub tls_require: Option<String>,
 }
 
 /// `--metrics`: an address, or a bare port on loopback (metrics stay private unless an

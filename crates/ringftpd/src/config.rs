@@ -10,11 +10,12 @@ use ringftp_control::auth::{AnonymousPolicy, Authenticator, UsersFile};
 use ringftp_control::line::DEFAULT_MAX_LINE;
 use ringftp_control::policy::{ConnectionLimits, LoginGuard, SecurityPolicy};
 use ringftp_control::proxy::TrustedProxies;
-use ringftp_control::session::SessionConfig;
+use ringftp_control::session::{SessionConfig, TlsPolicy, TlsRequire};
 use ringftp_control::vfs::Permissions;
 use ringftp_dataplane::passive_ports::PortRange;
 use ringftp_dataplane::proxy_header::ProxyTrust;
 use ringftp_dataplane::rate_limit::{RateCaps, RateLimiter};
+use ringftp_dataplane::tls::TlsServer;
 use ringftp_dataplane::transfer_log::TransferLog;
 use ringftp_dataplane::EngineConfig;
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,7 @@ pub struct FileConfig {
     pub transfer: TransferConfig,
     pub proxy_protocol: ProxyProtocolConfig,
     pub sandbox: SandboxConfig,
+    pub tls: TlsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -106,6 +108,38 @@ impl Default for SandboxConfig {
             enabled: true,
             require: false,
             extra_read_paths: Vec::new(),
+        }
+    }
+}
+
+/// `[tls]`: FTPS. Off unless a certificate and key are given.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain (leaf first).
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Implicit TLS listen addresses (TLS from the first byte, the port-990 style).
+    pub listen: Vec<SocketAddr>,
+    /// `none`, `login` (named users log in only over TLS) or `data` (and transfer
+    /// only with PROT P).
+    pub require: String,
+    /// PROT P data connections must resume the control connection's TLS session.
+    pub require_session_reuse: bool,
+    /// Longest a TLS handshake may take.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert: None,
+            key: None,
+            listen: Vec::new(),
+            require: "none".into(),
+            require_session_reuse: true,
+            handshake_timeout_secs: 10,
         }
     }
 }
@@ -221,6 +255,7 @@ impl Default for FileConfig {
             transfer: TransferConfig::default(),
             proxy_protocol: ProxyProtocolConfig::default(),
             sandbox: SandboxConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -360,6 +395,18 @@ impl FileConfig {
                 self.limits.users.set(kind, rate);
             }
         }
+        if let Some(c) = &o.tls_cert {
+            self.tls.cert = Some(c.clone());
+        }
+        if let Some(k) = &o.tls_key {
+            self.tls.key = Some(k.clone());
+        }
+        if !o.tls_listen.is_empty() {
+            self.tls.listen = o.tls_listen.clone();
+        }
+        if let Some(r) = &o.tls_require {
+            self.tls.require = r.clone();
+        }
     }
 
     /// Number of workers after resolving 0 to the CPU count.
@@ -415,6 +462,7 @@ impl FileConfig {
                 ))
             }
         };
+        let tls = self.tls_policy()?;
         if self.banner.contains(['\r', '\n']) {
             return Err(invalid("banner", "must be one line"));
         }
@@ -430,6 +478,7 @@ impl FileConfig {
             login_guard,
             banner: self.banner.clone(),
             pasv_address,
+            tls,
         })
     }
 
@@ -483,6 +532,15 @@ impl FileConfig {
             plan.add_config(file, "the users file's folder")
                 .map_err(key_error("users_file"))?;
         }
+        // Certificates are read again on SIGHUP.
+        if let Some(file) = &self.tls.cert {
+            plan.add_config(file, "the TLS certificate's folder")
+                .map_err(key_error("tls.cert"))?;
+        }
+        if let Some(file) = &self.tls.key {
+            plan.add_config(file, "the TLS key's folder")
+                .map_err(key_error("tls.key"))?;
+        }
         Ok(plan)
     }
 
@@ -490,6 +548,53 @@ impl FileConfig {
     pub fn rate_caps(&self) -> Result<RateCaps, ConfigError> {
         rates::rate_caps(&self.limits.anonymous, &self.limits.users)
             .map_err(|(key, reason)| invalid(key, reason))
+    }
+
+    fn tls_policy(&self) -> Result<TlsPolicy, ConfigError> {
+        let require = match self.tls.require.as_str() {
+            "none" => TlsRequire::None,
+            "login" => TlsRequire::Login,
+            "data" => TlsRequire::Data,
+            other => {
+                return Err(invalid(
+                    "tls.require",
+                    format!("{other:?}: use \"none\", \"login\" or \"data\""),
+                ))
+            }
+        };
+        let available = self.tls.cert.is_some();
+        if !available && require != TlsRequire::None {
+            return Err(invalid(
+                "tls.require",
+                "needs a certificate (`tls.cert` and `tls.key`)",
+            ));
+        }
+        Ok(TlsPolicy {
+            available,
+            require,
+            require_session_reuse: self.tls.require_session_reuse,
+        })
+    }
+
+    /// Load the certificate and key (`None` without TLS); also used on reload, so a
+    /// bad file is refused and the running certificate stays.
+    pub fn tls_server(&self) -> Result<Option<TlsServer>, ConfigError> {
+        match (&self.tls.cert, &self.tls.key) {
+            (None, None) => {
+                if !self.tls.listen.is_empty() {
+                    return Err(invalid(
+                        "tls.listen",
+                        "implicit TLS needs `tls.cert` and `tls.key`",
+                    ));
+                }
+                Ok(None)
+            }
+            (Some(_), None) => Err(invalid("tls.key", "`tls.cert` needs a key")),
+            (None, Some(_)) => Err(invalid("tls.cert", "`tls.key` needs a certificate")),
+            (Some(cert), Some(key)) => TlsServer::load(cert, key)
+                .map(Some)
+                .map_err(|e| invalid("tls.cert", e.to_string())),
+        }
     }
 
     /// A login guard built from the limits.
@@ -564,6 +669,13 @@ impl FileConfig {
             ));
         }
         let rate_caps = self.rate_caps()?;
+        if !(1..=300).contains(&self.tls.handshake_timeout_secs) {
+            return Err(invalid(
+                "tls.handshake_timeout_secs",
+                "from 1 to 300 seconds",
+            ));
+        }
+        let tls = self.tls_server()?;
         if !(4096..=MAX_PIPE_SIZE).contains(&self.transfer.pipe_size) {
             return Err(invalid(
                 "transfer.pipe_size",
@@ -594,6 +706,9 @@ impl FileConfig {
                 header_timeout: Duration::from_secs(self.proxy_protocol.header_timeout_secs),
             },
             transfer_log,
+            tls: Arc::new(RwLock::new(tls.map(Arc::new))),
+            tls_listen: self.tls.listen.clone(),
+            tls_handshake_timeout: Duration::from_secs(self.tls.handshake_timeout_secs),
         })
     }
 }
@@ -684,6 +799,39 @@ mod tests {
             .set(RateKind::Session, rates::ByteRate(512));
         let err = engine_error(&c);
         assert!(err.contains("limits.anonymous.session_rate"), "{err}");
+        c.limits.anonymous.set(RateKind::Session, rates::ByteRate(0));
+        c.tls.handshake_timeout_secs = 0;
+        let err = engine_error(&c);
+        assert!(err.contains("tls.handshake_timeout_secs"), "{err}");
+        c.tls.handshake_timeout_secs = 10;
+        c.tls.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        let err = engine_error(&c);
+        assert!(err.contains("tls.listen"), "{err}");
+        c.tls.listen.clear();
+        c.tls.cert = Some(dir.path().join("missing.pem"));
+        let err = engine_error(&c);
+        assert!(err.contains("tls.key"), "{err}");
+        c.tls.key = Some(dir.path().join("missing.key"));
+        let err = engine_error(&c);
+        assert!(
+            err.contains("tls.cert") && err.contains("missing.pem"),
+            "{err}"
+        );
+        c.tls.cert = None;
+        c.tls.key = None;
+        c.tls.require = "always".into();
+        let err = c.session_config(guard.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains("tls.require") && err.contains("always"),
+            "{err}"
+        );
+        c.tls.require = "login".into();
+        let err = c.session_config(guard.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains("tls.require") && err.contains("certificate"),
+            "{err}"
+        );
+        c.tls.require = "none".into();
         c.root = Some(dir.path().join("missing"));
         let err = c.session_config(guard).unwrap_err().to_string();
         assert!(err.contains("`root`"), "{err}");

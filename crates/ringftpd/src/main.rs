@@ -119,6 +119,7 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let session_slot = engine_config.session.clone();
     let rate_limiter = engine_config.rate_limiter.clone();
+    let tls_slot = engine_config.tls.clone();
     let keep = privileges::capabilities_to_keep(engine_config.active_source_port);
     // Everything that needs root happens before the switch: the listeners (ports 21
     // and metrics), then the switch, the sandbox, and only then any other thread.
@@ -164,6 +165,9 @@ fn run(cli: Cli) -> Result<(), String> {
         // Scripts and tests read this line to learn the port (also with port 0).
         println!("ringftpd: serving {root} on {addr}");
     }
+    for addr in engine.tls_local_addrs() {
+        println!("ringftpd: serving {root} with implicit TLS on {addr}");
+    }
     if let Some(listener) = metrics_listener {
         let bound = metrics::spawn(listener, metrics_source)
             .map_err(|e| format!("cannot serve metrics: {e}"))?;
@@ -184,7 +188,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     &limits,
                     sandbox.as_ref(),
                 ) {
-                    Ok((new_file, session)) => {
+                    Ok((new_file, session, tls)) => {
                         if std::env::var_os("RUST_LOG").is_none() {
                             if let Ok(filter) = EnvFilter::try_new(&new_file.log.level) {
                                 let _ = log_filter.reload(filter);
@@ -192,6 +196,8 @@ fn run(cli: Cli) -> Result<(), String> {
                         }
                         *session_slot.write().unwrap_or_else(|p| p.into_inner()) =
                             Arc::new(session);
+                        // New sessions use the new certificate; running ones keep theirs.
+                        *tls_slot.write().unwrap_or_else(|p| p.into_inner()) = tls.map(Arc::new);
                         limits.set_limits(
                             new_file.limits.max_sessions,
                             new_file.limits.max_sessions_per_ip,
@@ -239,7 +245,14 @@ fn reload(
     guard: Arc<ringftp_control::policy::LoginGuard>,
     limits: &Arc<ConnectionLimits>,
     sandbox: Option<&sandbox::SandboxPlan>,
-) -> Result<(FileConfig, ringftp_control::session::SessionConfig), String> {
+) -> Result<
+    (
+        FileConfig,
+        ringftp_control::session::SessionConfig,
+        Option<ringftp_dataplane::tls::TlsServer>,
+    ),
+    String,
+> {
     let file = load_config(cli, folder)?;
     EnvFilter::try_new(&file.log.level).map_err(|e| format!("invalid `log.level`: {e}"))?;
     let check = file
@@ -261,7 +274,8 @@ fn reload(
     file.engine_config(check, limits.clone(), None)
         .map_err(|e| e.to_string())?;
     let session = file.session_config(guard).map_err(|e| e.to_string())?;
-    Ok((file, session))
+    let tls = file.tls_server().map_err(|e| e.to_string())?;
+    Ok((file, session, tls))
 }
 
 type LogFilter = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;

@@ -100,6 +100,48 @@ pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
     );
     per_core_counter(
         &mut r,
+        "ringftpd_tls_handshakes",
+        "TLS handshakes completed (control and data connections)",
+        workers,
+        |w| &w.tls_handshakes,
+    );
+    per_core_counter(
+        &mut r,
+        "ringftpd_tls_handshake_failures",
+        "TLS handshakes that failed (bad client hello, ALPN other than ftp, peer closed)",
+        workers,
+        |w| &w.tls_handshake_failures,
+    );
+    per_core_counter(
+        &mut r,
+        "ringftpd_tls_handshake_timeouts",
+        "TLS handshakes not finished within tls.handshake_timeout_secs",
+        workers,
+        |w| &w.tls_handshake_timeouts,
+    );
+    per_core_gauge(
+        &mut r,
+        "ringftpd_tls_handshakes_in_progress",
+        "TLS handshakes running now",
+        workers,
+        |w| &w.tls_handshakes_in_progress,
+    );
+    per_core_counter(
+        &mut r,
+        "ringftpd_tls_data_not_resumed",
+        "PROT P data connections refused for not resuming the control connection's TLS session",
+        workers,
+        |w| &w.tls_data_not_resumed,
+    );
+    per_core_counter(
+        &mut r,
+        "ringftpd_tls_plaintext_discarded_bytes",
+        "Plaintext bytes sent behind AUTH TLS and discarded unread",
+        workers,
+        |w| &w.tls_plaintext_discarded,
+    );
+    per_core_counter(
+        &mut r,
         "ringftpd_sessions_refused",
         "Connections refused by session limits",
         workers,

@@ -135,6 +135,15 @@ pub struct Args {
     /// Never draw the live progress line.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// FTPS: AUTH TLS, PBSZ 0 and PROT P (data connections resume the control
+    /// connection's TLS session). Needs --tls-trust.
+    #[arg(long, requires = "tls_trust")]
+    pub tls: bool,
+
+    /// The server's certificate (PEM), trusted exactly (e.g. a self-signed one).
+    #[arg(long, value_name = "FILE")]
+    pub tls_trust: Option<PathBuf>,
 }
 
 /// Arguments that do not make a runnable configuration.
@@ -157,6 +166,8 @@ pub enum CliError {
     Zero(&'static str),
     #[error("--verify-content needs the `retr PATH` scenario")]
     ContentNeedsRetr,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A validated configuration.
@@ -181,6 +192,7 @@ pub struct Config {
     pub hdr_log: Option<PathBuf>,
     pub server_metrics: Option<MetricsUrl>,
     pub quiet: bool,
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 fn duration(option: &'static str, value: &str) -> Result<Duration, CliError> {
@@ -230,6 +242,13 @@ impl Args {
             Some(spec) => SourcePool::parse(spec)?,
             None => SourcePool::default_for(target.ip()),
         };
+        let tls = match (self.tls, &self.tls_trust) {
+            (true, Some(trust)) => Some(crate::tls::TlsClient::new(
+                trust,
+                rustls::pki_types::ServerName::IpAddress(target.ip().into()),
+            )?),
+            _ => None,
+        };
         let server_metrics = self
             .server_metrics
             .as_deref()
@@ -262,6 +281,7 @@ impl Args {
             hdr_log: self.hdr_log,
             server_metrics,
             quiet: self.quiet,
+            tls,
         })
     }
 }

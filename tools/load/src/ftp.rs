@@ -3,11 +3,17 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::tls::TlsClient;
 
 use crate::data_addr::DataAddrError;
 use crate::reply::{parse_reply, Reply, ReplyError};
@@ -71,9 +77,61 @@ where
     }
 }
 
+/// The control connection's transport: plain, or TLS after AUTH TLS.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while the handshake runs.
+    Upgrading,
+}
+
+impl Transport {
+    fn tcp(&self) -> io::Result<&TcpStream> {
+        match self {
+            Transport::Plain(s) => Ok(s),
+            Transport::Tls(s) => Ok(s.get_ref().0),
+            Transport::Upgrading => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn read_buf(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read_buf(buf).await,
+            Transport::Tls(s) => s.read_buf(buf).await,
+            Transport::Upgrading => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.write_all(bytes).await,
+            Transport::Tls(s) => {
+                // rustls may keep records it could not send yet until the next flush.
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+            Transport::Upgrading => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+/// Run a TLS client handshake on a data or control connection.
+pub async fn tls_connect(
+    tls: &TlsClient,
+    config: Arc<ClientConfig>,
+    tcp: TcpStream,
+    limit: Duration,
+) -> Result<TlsStream<TcpStream>, FtpError> {
+    bounded(
+        limit,
+        TlsConnector::from(config).connect(tls.server_name.clone(), tcp),
+    )
+    .await
+}
+
 /// One control connection with its read buffer.
 pub struct Control {
-    stream: TcpStream,
+    stream: Transport,
     buf: Vec<u8>,
     limit: Duration,
     line: String,
@@ -83,7 +141,7 @@ impl Control {
     /// Wraps a connected control stream; every read and write is bounded by `limit`.
     pub fn new(stream: TcpStream, limit: Duration) -> Self {
         Self {
-            stream,
+            stream: Transport::Plain(stream),
             buf: Vec::new(),
             limit,
             line: String::new(),
@@ -92,12 +150,31 @@ impl Control {
 
     /// The client's address on this connection.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.local_addr()
+        self.stream.tcp()?.local_addr()
     }
 
     /// The server's address on this connection.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.peer_addr()
+        self.stream.tcp()?.peer_addr()
+    }
+
+    /// AUTH TLS, the handshake (with this FTP session's `config`), then PBSZ 0 and
+    /// PROT P, so data connections are encrypted too.
+    pub async fn start_tls(
+        &mut self,
+        tls: &TlsClient,
+        config: Arc<ClientConfig>,
+    ) -> Result<(), FtpError> {
+        self.expect("AUTH TLS", 234).await?;
+        let Transport::Plain(tcp) = std::mem::replace(&mut self.stream, Transport::Upgrading)
+        else {
+            return Err(FtpError::Closed);
+        };
+        let stream = tls_connect(tls, config, tcp, self.limit).await?;
+        self.stream = Transport::Tls(Box::new(stream));
+        self.expect("PBSZ 0", 200).await?;
+        self.expect("PROT P", 200).await?;
+        Ok(())
     }
 
     /// Reads the next complete reply.

@@ -20,4 +20,5 @@ pub mod session;
 pub mod sockets;
 pub mod source_addrs;
 pub mod stats;
+pub mod tls;
 pub mod units;

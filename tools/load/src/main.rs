@@ -105,6 +105,7 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
         upload_dir: config.upload_dir.clone(),
         delete_uploads: config.delete_uploads,
         think_time: config.think_time,
+        tls: config.tls.clone(),
         run_id: format!(
             "{}-{}",
             std::process::id(),
@@ -239,6 +240,11 @@ fn probe_sizes(config: &Config) -> Result<HashMap<String, u64>, MainError> {
         let banner = ctl.final_reply().await.map_err(MainError::Probe)?;
         if banner.code != 220 {
             return Err(MainError::Probe(FtpError::Unexpected(banner)));
+        }
+        if let Some(tls) = &config.tls {
+            ctl.start_tls(tls, tls.for_session())
+                .await
+                .map_err(MainError::Probe)?;
         }
         ctl.login(&config.user, &config.password)
             .await

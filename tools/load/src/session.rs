@@ -12,12 +12,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::data_addr::{eprt_argument, parse_epsv, parse_pasv, port_argument};
-use crate::ftp::{bounded, Control, FtpError};
+use crate::ftp::{bounded, tls_connect, Control, FtpError};
 use crate::recorder::Recorder;
 use crate::scenario::{Active, DataMode, Passive, Scenario, SessionMode};
 use crate::sockets;
 use crate::source_addrs::SourcePool;
 use crate::stats::Phase;
+use crate::tls::TlsClient;
 
 /// Bytes read from a data connection at once.
 const READ_CHUNK: usize = 256 * 1024;
@@ -60,6 +61,8 @@ pub struct Plan {
     pub think_time: Duration,
     /// Distinguishes upload names of different runs.
     pub run_id: String,
+    /// FTPS: AUTH TLS on the control connection and PROT P data connections.
+    pub tls: Option<TlsClient>,
 }
 
 /// A session's failure: where it happened and why.
@@ -124,7 +127,18 @@ async fn session(
     }
     rec.phase(Phase::Banner, t.elapsed());
 
+    // The login phase includes AUTH TLS, the handshake, PBSZ and PROT with --tls.
     let t = Instant::now();
+    let tls = match &plan.tls {
+        Some(client) => {
+            let config = client.for_session();
+            ctl.start_tls(client, config.clone())
+                .await
+                .map_err(at(Phase::Login))?;
+            Some((client, config))
+        }
+        None => None,
+    };
     ctl.login(&plan.user, &plan.password)
         .await
         .map_err(at(Phase::Login))?;
@@ -140,7 +154,7 @@ async fn session(
         }
         think(plan.think_time, stop_at).await;
         if plan.scenario.uses_data_channel() {
-            transfer(plan, rec, &mut ctl, mode, &mut epsv_ok, seq, k).await?;
+            transfer(plan, rec, &mut ctl, mode, &mut epsv_ok, seq, k, tls.clone()).await?;
         }
     }
 
@@ -163,6 +177,7 @@ enum Data {
     Listening(TcpListener),
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn transfer(
     plan: &Plan,
     rec: &Recorder,
@@ -171,6 +186,7 @@ async fn transfer(
     epsv_ok: &mut bool,
     seq: u64,
     k: u32,
+    tls: Option<(&TlsClient, Arc<rustls::ClientConfig>)>,
 ) -> Result<(), Failure> {
     let nth = seq * u64::from(plan.transfers_per_session) + u64::from(k);
     let (command, expected, upload) = match &plan.scenario {
@@ -224,7 +240,7 @@ async fn transfer(
         };
         return Err(at(phase)(FtpError::Unexpected(reply)));
     }
-    let mut stream = match data {
+    let stream = match data {
         Data::Connected(s) => s,
         Data::Listening(listener) => {
             let (s, _) = bounded(plan.timeout, listener.accept())
@@ -234,6 +250,36 @@ async fn transfer(
             s
         }
     };
+    if let Some((client, config)) = tls {
+        // PROT P: the TLS handshake after the 150, resuming the control's session.
+        let mut stream = tls_connect(client, config, stream, plan.timeout)
+            .await
+            .map_err(at(Phase::Transfer))?;
+        match upload {
+            Some((_, size)) => {
+                rec.phase(Phase::FirstByte, cmd_start.elapsed());
+                send_upload(plan, rec, &mut stream, size)
+                    .await
+                    .map_err(at(Phase::Transfer))?;
+            }
+            None => {
+                let got = receive_tls(plan, rec, &mut stream, cmd_start)
+                    .await
+                    .map_err(at(Phase::Transfer))?;
+                if let Some(expected) = expected {
+                    if got != expected {
+                        return Err(at(Phase::Transfer)(FtpError::Length { got, expected }));
+                    }
+                }
+            }
+        }
+        drop(stream);
+        finish(ctl).await?;
+        rec.phase(Phase::Transfer, cmd_start.elapsed());
+        rec.transfer_ok();
+        return Ok(());
+    }
+    let mut stream = stream;
 
     match upload {
         Some((name, size)) => {
@@ -415,10 +461,41 @@ fn check_content(content: &[u8], offset: u64, chunk: &[u8]) -> Result<(), FtpErr
     }
 }
 
-async fn send_upload(
+/// Reads a TLS download to its end (close_notify or EOF); returns the byte count.
+async fn receive_tls(
     plan: &Plan,
     rec: &Recorder,
-    stream: &mut TcpStream,
+    stream: &mut tokio_rustls::client::TlsStream<TcpStream>,
+    cmd_start: Instant,
+) -> Result<u64, FtpError> {
+    use tokio::io::AsyncReadExt;
+    let mut got: u64 = 0;
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match bounded(plan.timeout, stream.read(&mut buf)).await {
+            Ok(n) => n,
+            // A server closing without close_notify still ends the data (FTP's own EOF).
+            Err(FtpError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(got);
+        }
+        if let Some(content) = &plan.content {
+            check_content(content, got, &buf[..n])?;
+        }
+        if got == 0 {
+            rec.phase(Phase::FirstByte, cmd_start.elapsed());
+        }
+        got += n as u64;
+        rec.bytes_down(n as u64);
+    }
+}
+
+async fn send_upload<S: tokio::io::AsyncWrite + Unpin>(
+    plan: &Plan,
+    rec: &Recorder,
+    stream: &mut S,
     size: u64,
 ) -> Result<(), FtpError> {
     let mut left = size;
