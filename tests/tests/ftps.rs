@@ -471,3 +471,37 @@ fn bandwidth_caps_hold_prot_p_transfers_too() {
         "3 MiB PROT P upload at --session-rate 1MiB took only {took:?}"
     );
 }
+
+#[test]
+fn implicit_tls_behind_a_balancer_reads_the_proxy_header_before_the_handshake() {
+    let ftps = Ftps::start(&["--proxy-from", "127.0.0.5"]);
+    // The balancer sends the header in the clear, then relays the client's handshake.
+    let script = r#"
+import socket, ssl, sys
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.create_connection((host, port), timeout=20, source_address=("127.0.0.5", 0))
+s.sendall(b"PROXY TCP4 127.0.0.9 127.0.0.1 40000 990\r\n")
+ctx = ssl.create_default_context(cafile=cafile)
+t = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+f = t.makefile("rb")
+print(f.readline().decode().strip())
+t.sendall(b"STAT\r\n")
+while True:
+    line = f.readline().decode()
+    print(line.strip())
+    if not line or line.startswith("211 "):
+        break
+"#;
+    let implicit = ftps.implicit();
+    let out = run_ok(
+        Command::new(require_tool("python3"))
+            .arg("-c")
+            .arg(script)
+            .arg(implicit.ip().to_string())
+            .arg(implicit.port().to_string())
+            .arg(&ftps.cert),
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("220"), "{out}");
+    assert!(out.contains("Connected to 127.0.0.9"), "{out}");
+}

@@ -799,7 +799,9 @@ mod tests {
             .set(RateKind::Session, rates::ByteRate(512));
         let err = engine_error(&c);
         assert!(err.contains("limits.anonymous.session_rate"), "{err}");
-        c.limits.anonymous.set(RateKind::Session, rates::ByteRate(0));
+        c.limits
+            .anonymous
+            .set(RateKind::Session, rates::ByteRate(0));
         c.tls.handshake_timeout_secs = 0;
         let err = engine_error(&c);
         assert!(err.contains("tls.handshake_timeout_secs"), "{err}");
