@@ -80,8 +80,7 @@ fn lost<E>(_: E) -> TransferFailure {
 }
 
 /// RETR over TLS: read the file into a pooled buffer, encrypt, send; TYPE A converts
-/// line endings first. Two buffers alternate, so the next chunk is read from the file
-/// while the current one is encrypted and sent.
+/// line endings first.
 pub(crate) async fn send_file(
     stream: &TlsStream,
     file: &Rc<File>,
@@ -90,43 +89,34 @@ pub(crate) async fn send_file(
     pool: &BufferPool,
     moved: &Moved<'_>,
 ) -> Result<u64, TransferFailure> {
-    let mut converter = ascii::ToWire::default();
-    let mut wire = Vec::new();
-    let (res, mut current) = uring_ops::read_at(file, pool.take(), offset).await;
-    let mut spare = pool.take();
     let mut pos = offset;
     let mut sent = 0u64;
-    let mut read = res.map_err(|_| TransferFailure::Local);
+    let mut converter = ascii::ToWire::default();
+    let mut wire = Vec::new();
+    let mut buf = pool.take();
     let result = loop {
-        let n = match read {
+        let (res, back) = uring_ops::read_at(file, buf, pos).await;
+        buf = back;
+        let n = match res {
             Ok(0) => break Ok(sent),
             Ok(n) => n,
-            Err(f) => break Err(f),
+            Err(_) => break Err(TransferFailure::Local),
         };
         pos += n as u64;
         let out = if ascii {
             wire.clear();
-            converter.convert(&current, &mut wire);
+            converter.convert(&buf, &mut wire);
             &wire
         } else {
-            &current
+            &buf
         };
-        // join! polls both to completion: no read is ever dropped in flight.
-        let ((res, next), written) = tokio::join!(
-            uring_ops::read_at(file, std::mem::take(&mut spare), pos),
-            stream.write_all(out)
-        );
-        if let Err(e) = written {
-            spare = next;
+        if let Err(e) = stream.write_all(out).await {
             break Err(lost(e));
         }
         moved.add(out.len());
         sent += out.len() as u64;
-        spare = std::mem::replace(&mut current, next);
-        read = res.map_err(|_| TransferFailure::Local);
     };
-    pool.give(current);
-    pool.give(spare);
+    pool.give(buf);
     result?;
     stream.close().await.map_err(lost)?;
     Ok(sent)
