@@ -11,7 +11,6 @@
 use std::fs::File;
 use std::net::TcpStream;
 use std::rc::Rc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use ringftp_control::session::TransferFailure;
 use rustls::ServerConfig;
 use tracing::debug;
 
-use super::stream::{HandshakeError, TlsStream};
+use super::stream::TlsStream;
 use crate::buffers::BufferPool;
 use crate::metrics::{bump, WorkerMetrics};
 use crate::transfer::Moved;
@@ -44,7 +43,7 @@ pub async fn secure(
 ) -> Result<TlsStream, TransferFailure> {
     let stream = TlsStream::new(sock, config, RAW_CHUNK).map_err(|_| TransferFailure::Local)?;
     stream.set_send_buffer(SEND_BUFFER);
-    handshake_counted(&stream, limit, metrics)
+    super::handshake_counted(&stream, limit, metrics)
         .await
         .map_err(|e| {
             debug!(error = %e, "data connection TLS handshake failed");
@@ -56,23 +55,6 @@ pub async fn secure(
         return Err(TransferFailure::TlsSessionNotReused);
     }
     Ok(stream)
-}
-
-/// A handshake bounded by `limit` and counted (in progress, completed, failed, timed out).
-pub async fn handshake_counted(
-    stream: &TlsStream,
-    limit: Duration,
-    metrics: &WorkerMetrics,
-) -> Result<(), HandshakeError> {
-    metrics.tls_handshakes_in_progress.fetch_add(1, Relaxed);
-    let result = stream.handshake_within(limit).await;
-    metrics.tls_handshakes_in_progress.fetch_sub(1, Relaxed);
-    match &result {
-        Ok(()) => bump(&metrics.tls_handshakes),
-        Err(HandshakeError::Timeout) => bump(&metrics.tls_handshake_timeouts),
-        Err(_) => bump(&metrics.tls_handshake_failures),
-    }
-    result
 }
 
 fn lost<E>(_: E) -> TransferFailure {
