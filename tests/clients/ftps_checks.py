@@ -3,7 +3,8 @@ on success and exits non-zero with a message on the first mismatch.
 
 usage: ftps_checks.py MODE HOST PORT [ROOT]
   reuse      ftplib.FTP_TLS + prot_p, data connections resuming the control session
-             (the documented workaround subclass): RETR, MLSD, STOR, RETR again
+             (the documented workaround subclass): RETR, MLSD, STOR, active RETR,
+             RETR after PROT C
   no-reuse   a PROT P data connection with a fresh TLS session: refused with 522
   fresh      the same, on a server not requiring reuse: served
   pipelined  plaintext sent in the same packet as AUTH TLS is not executed
@@ -61,6 +62,11 @@ def reuse(host, port, root):
     ftp.storbinary("STOR up.bin", io.BytesIO(original[:123457]))
     with open(os.path.join(root, "up.bin"), "rb") as f:
         check(f.read() == original[:123457], "STOR over PROT P")
+    ftp.set_pasv(False)
+    buf = io.BytesIO()
+    ftp.retrbinary("RETR data.bin", buf.write)
+    check(buf.getvalue() == original, "active-mode RETR over PROT P")
+    ftp.set_pasv(True)
     ftp.prot_c()
     buf = io.BytesIO()
     ftp.retrbinary("RETR data.bin", buf.write)

@@ -162,7 +162,7 @@ async fn start_tls(
 ) -> Option<Rc<TlsStream>> {
     let stream = TlsStream::new(ctrl.clone(), config, TLS_READ_BUF).ok()?;
     let limit = worker.config.tls_handshake_timeout;
-    match tls::data::handshake_counted(&stream, limit, &worker.metrics).await {
+    match tls::handshake_counted(&stream, limit, &worker.metrics).await {
         Ok(()) => Some(Rc::new(stream)),
         Err(e) => {
             debug!(error = %e, "control connection TLS handshake failed");

@@ -11,7 +11,6 @@
 use std::fs::File;
 use std::net::TcpStream;
 use std::rc::Rc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use ringftp_control::session::TransferFailure;
 use rustls::ServerConfig;
 use tracing::debug;
 
-use super::stream::{HandshakeError, TlsStream};
+use super::stream::TlsStream;
 use crate::buffers::BufferPool;
 use crate::metrics::{bump, WorkerMetrics};
 use crate::transfer::Moved;
@@ -44,7 +43,7 @@ pub async fn secure(
 ) -> Result<TlsStream, TransferFailure> {
     let stream = TlsStream::new(sock, config, RAW_CHUNK).map_err(|_| TransferFailure::Local)?;
     stream.set_send_buffer(SEND_BUFFER);
-    handshake_counted(&stream, limit, metrics)
+    super::handshake_counted(&stream, limit, metrics)
         .await
         .map_err(|e| {
             debug!(error = %e, "data connection TLS handshake failed");
@@ -58,30 +57,12 @@ pub async fn secure(
     Ok(stream)
 }
 
-/// A handshake bounded by `limit` and counted (in progress, completed, failed, timed out).
-pub async fn handshake_counted(
-    stream: &TlsStream,
-    limit: Duration,
-    metrics: &WorkerMetrics,
-) -> Result<(), HandshakeError> {
-    metrics.tls_handshakes_in_progress.fetch_add(1, Relaxed);
-    let result = stream.handshake_within(limit).await;
-    metrics.tls_handshakes_in_progress.fetch_sub(1, Relaxed);
-    match &result {
-        Ok(()) => bump(&metrics.tls_handshakes),
-        Err(HandshakeError::Timeout) => bump(&metrics.tls_handshake_timeouts),
-        Err(_) => bump(&metrics.tls_handshake_failures),
-    }
-    result
-}
-
 fn lost<E>(_: E) -> TransferFailure {
     TransferFailure::ConnectionLost
 }
 
 /// RETR over TLS: read the file into a pooled buffer, encrypt, send; TYPE A converts
-/// line endings first. Two buffers alternate, so the next chunk is read from the file
-/// while the current one is encrypted and sent.
+/// line endings first.
 pub(crate) async fn send_file(
     stream: &TlsStream,
     file: &Rc<File>,
@@ -90,47 +71,38 @@ pub(crate) async fn send_file(
     pool: &BufferPool,
     moved: &Moved<'_>,
 ) -> Result<u64, TransferFailure> {
-    let mut converter = ascii::ToWire::default();
-    let mut wire = Vec::new();
-    let (res, mut current) = uring_ops::read_at(file, pool.take(), offset).await;
-    let mut spare = pool.take();
     let mut pos = offset;
     let mut sent = 0u64;
-    let mut read = res.map_err(|_| TransferFailure::Local);
+    let mut converter = ascii::ToWire::default();
+    let mut wire = Vec::new();
+    let mut buf = pool.take();
     let result = loop {
-        let n = match read {
+        let (res, back) = uring_ops::read_at(file, buf, pos).await;
+        buf = back;
+        let n = match res {
             Ok(0) => break Ok(sent),
             Ok(n) => n,
-            Err(f) => break Err(f),
+            Err(_) => break Err(TransferFailure::Local),
         };
         pos += n as u64;
         let out = if ascii {
             wire.clear();
-            converter.convert(&current, &mut wire);
+            converter.convert(&buf, &mut wire);
             &wire
         } else {
-            &current
+            &buf
         };
         // Bandwidth caps: wait before the chunk goes out, as plain downloads do.
         if let Err(f) = moved.pace(out.len()).await {
             break Err(f);
         }
-        // join! polls both to completion: no read is ever dropped in flight.
-        let ((res, next), written) = tokio::join!(
-            uring_ops::read_at(file, std::mem::take(&mut spare), pos),
-            stream.write_all(out)
-        );
-        if let Err(e) = written {
-            spare = next;
+        if let Err(e) = stream.write_all(out).await {
             break Err(lost(e));
         }
         moved.add(out.len());
         sent += out.len() as u64;
-        spare = std::mem::replace(&mut current, next);
-        read = res.map_err(|_| TransferFailure::Local);
     };
-    pool.give(current);
-    pool.give(spare);
+    pool.give(buf);
     result?;
     stream.close().await.map_err(lost)?;
     Ok(sent)

@@ -11,14 +11,18 @@ pub mod session_cache;
 pub mod stream;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use rustls::crypto::ring;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
+use crate::metrics::{bump, WorkerMetrics};
 use session_cache::SessionCache;
+use stream::{HandshakeError, TlsStream};
 
 /// The only ALPN protocol accepted: a client offering others (say `http/1.1`) is
 /// refused, so a TLS session cannot be redirected across protocols (ALPACA).
@@ -120,4 +124,21 @@ pub struct SessionTls {
 /// Read the current TLS settings from a slot.
 pub fn current(slot: &TlsSlot) -> Option<Arc<TlsServer>> {
     slot.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// A handshake bounded by `limit` and counted (in progress, completed, failed, timed out).
+pub async fn handshake_counted(
+    stream: &TlsStream,
+    limit: Duration,
+    metrics: &WorkerMetrics,
+) -> Result<(), HandshakeError> {
+    metrics.tls_handshakes_in_progress.fetch_add(1, Relaxed);
+    let result = stream.handshake_within(limit).await;
+    metrics.tls_handshakes_in_progress.fetch_sub(1, Relaxed);
+    match &result {
+        Ok(()) => bump(&metrics.tls_handshakes),
+        Err(HandshakeError::Timeout) => bump(&metrics.tls_handshake_timeouts),
+        Err(_) => bump(&metrics.tls_handshake_failures),
+    }
+    result
 }
