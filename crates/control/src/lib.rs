@@ -9,8 +9,10 @@
 pub mod ascii;
 pub mod auth;
 pub mod command;
+pub mod glob;
 pub mod line;
 pub mod listing;
+pub mod perm_facts;
 pub mod policy;
 pub mod reply;
 pub mod session;

@@ -58,11 +58,17 @@ pub async fn run(
     let clock = Instant::now();
     let progress = Rc::new(Cell::new(Instant::now()));
     let bytes = Rc::new(Cell::new(0u64));
+    // Waiting for the client to connect to a passive port is bounded by
+    // `timeouts.passive_secs`; once connected, a stall is bounded by `data_secs`.
+    let limit = Cell::new(match channel {
+        DataChannel::Passive(_) => worker.config.passive_timeout,
+        DataChannel::Active(_) => worker.config.data_timeout,
+    });
     let body = transfer_body(
-        &worker, channel, &request, &who, &cancel, &events, &progress, &bytes,
+        &worker, channel, &request, &who, &cancel, &events, &progress, &bytes, &limit,
     );
     tokio::pin!(body);
-    let watchdog = stall_watchdog(&progress, worker.config.data_timeout, &cancel);
+    let watchdog = stall_watchdog(&progress, &limit, &cancel);
     let result = tokio::select! {
         r = &mut body => Some(r),
         _ = watchdog => None,
@@ -98,13 +104,13 @@ pub async fn run(
 
 async fn stall_watchdog(
     progress: &Cell<Instant>,
-    timeout: std::time::Duration,
+    limit: &Cell<std::time::Duration>,
     cancel: &CancelToken,
 ) {
     loop {
-        let deadline = progress.get() + timeout;
+        let deadline = progress.get() + limit.get();
         tokio::time::sleep_until(deadline.into()).await;
-        if progress.get() + timeout <= Instant::now() {
+        if progress.get() + limit.get() <= Instant::now() {
             cancel.cancel(CancelReason::Stalled);
             return;
         }
@@ -121,6 +127,7 @@ async fn transfer_body(
     events: &UnboundedSender<Event>,
     progress: &Cell<Instant>,
     bytes: &Cell<u64>,
+    limit: &Cell<std::time::Duration>,
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
     let prepared = prepare(worker, request)?;
@@ -131,6 +138,7 @@ async fn transfer_body(
             TransferFailure::DataConnection
         })?;
     let sock = connection.stream.clone();
+    limit.set(worker.config.data_timeout);
     progress.set(Instant::now());
     let _ = events.send(Event::DataConnected);
     let moved = |counter| Moved {
@@ -198,11 +206,7 @@ fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, Trans
             Upload::open(path, *mode, worker.config.atomic_uploads, no_symlinks)
                 .map(Prepared::Receive)
         }
-        TransferKind::Listing {
-            path,
-            format,
-            perms,
-        } => ListingStream::open(path, *format, SystemTime::now(), *perms)
+        TransferKind::Listing(listing) => ListingStream::start(listing, SystemTime::now())
             .map(Prepared::Listing)
             .map_err(|_| TransferFailure::FileUnavailable),
     }

@@ -25,6 +25,7 @@ mod file_ops;
 mod listings;
 mod login;
 mod navigation;
+mod site;
 mod transfers;
 
 use file_ops::Modify;
@@ -99,11 +100,7 @@ pub enum TransferKind {
     /// Receive into `path`.
     Store { path: PathBuf, mode: StoreMode },
     /// Send a directory listing.
-    Listing {
-        path: PathBuf,
-        format: ListFormat,
-        perms: Permissions,
-    },
+    Listing(listing::ListingRequest),
 }
 
 /// How an upload lands in its file.
@@ -250,6 +247,7 @@ const FEATURES: &[&str] = &[
     "EPSV",
     "HOST",
     "MDTM",
+    "MFMT",
     "MLST type*;size*;modify*;perm*;unique*;",
     "PASV",
     "REST STREAM",
@@ -258,7 +256,7 @@ const FEATURES: &[&str] = &[
     "UTF8",
 ];
 
-const HELP_VERBS: &str = "ABOR ACCT ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP HOST LIST MDTM MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER";
+const HELP_VERBS: &str = "ABOR ACCT ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP HOST LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER";
 
 impl Session {
     /// A new session for a control connection from `peer` accepted on `local`.
@@ -434,9 +432,15 @@ impl Session {
             Command::Stor(path) => self.store(&path, false),
             Command::Appe(path) => self.store(&path, true),
             Command::Stou => self.store_unique(),
-            Command::List(path) => self.listing(path, ListFormat::List),
-            Command::Nlst(path) => self.listing(path, ListFormat::Nlst),
-            Command::Mlsd(path) => self.listing(path, ListFormat::Mlsd),
+            Command::List(args) => self.listing(args, ListFormat::List),
+            Command::Nlst(args) => self.listing(args, ListFormat::Nlst),
+            Command::Mlsd(path) => self.listing(
+                crate::command::ListArgs {
+                    path,
+                    ..Default::default()
+                },
+                ListFormat::Mlsd,
+            ),
             Command::Mlst(path) => self.mlst(path),
             Command::Size(path) => self.size(&path),
             Command::Mdtm(path) => self.mdtm(&path),
@@ -445,13 +449,8 @@ impl Session {
             Command::Dele(path) => self.modify(&path, Modify::DeleteFile),
             Command::Rmd(path) => self.modify(&path, Modify::RemoveDir),
             Command::Mkd(path) => self.modify(&path, Modify::MakeDir),
-            Command::Site(arg) => {
-                if arg.eq_ignore_ascii_case(b"help") {
-                    Step::reply(214, "No SITE commands are available.")
-                } else {
-                    Step::reply(500, "Unknown SITE command.")
-                }
-            }
+            Command::Site(arg) => self.site(&arg),
+            Command::Mfmt { mtime, path } => self.mfmt(mtime, &path),
             Command::Stat(Some(path)) => self.stat_path(&path),
             // Handled before the login check.
             Command::User(_)
