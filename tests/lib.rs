@@ -595,3 +595,4 @@ impl RawFtp {
         }
     }
 }
+pub mod fixtures;
