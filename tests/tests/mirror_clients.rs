@@ -49,6 +49,9 @@ fn wget_mirror_of_a_mirror_tree() {
             "--timeout=30",
             "--no-passive-ftp",
         ])
+        // Links are re-created as links (wget's default RETRs a link like a file,
+        // which fails for a link to a folder on any server that lists links as links).
+        .arg("--retr-symlinks=no")
         .arg(format!("ftp://anonymous:x@{}/pub/", server.addr()))
         .output()
         .unwrap();
@@ -142,10 +145,8 @@ fn nothing_outside_the_root_is_described() {
     }
     // Every listed entry can be used.
     assert!(
-        texts[0]
-            .lines()
-            .any(|l| l.starts_with('d') && l.ends_with(" latest")),
-        "a link inside is listed as the folder it leads to: {}",
+        texts[0].contains(" latest -> debian-cd/12.5.0\r\n"),
+        "{}",
         texts[0]
     );
     assert_eq!(ftp.cmd("CWD /pub/latest").0, 250);

@@ -8,17 +8,16 @@
 //! A listing never describes anything outside the virtual root and never shows an
 //! entry the server would refuse: a symlink leading out of the root (when the operator
 //! does not allow following those) and a dangling symlink are left out, and are not
-//! stat'ed through. A symlink that stays inside is shown as what it leads to (LIST as
-//! `ls -lL` does, MLSD/MLST likewise), which is what RETR and CWD give: LIST, NLST and
-//! MLSD agree, no link text (which may name real paths) is shown, and no client is
-//! told of a link it would then RETR as a file.
+//! stat'ed through. Symlinks that stay inside are shown as links in LIST (their target
+//! text made relative to the virtual root when it is absolute) and as what they point
+//! to in MLSD/MLST, which is what RETR and CWD give.
 
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 use time::OffsetDateTime;
@@ -203,9 +202,9 @@ impl ListingStream {
         Ok(true)
     }
 
-    /// Metadata to show for an entry: the entry itself, or for a symlink what it leads
-    /// to, if that exists and (when confined) lies inside the root. `None`: leave it out.
-    fn inspect(&self, path: &Path, name: &[u8]) -> Option<Metadata> {
+    /// Metadata to show for an entry: the entry itself, or for a symlink its target
+    /// if that exists and (when confined) lies inside the root. `None`: leave it out.
+    fn inspect(&self, path: &Path, name: &[u8]) -> Option<Inspected> {
         if name == b".." {
             // The parent of the root is outside: show the root itself, as a chroot does.
             let real = path.canonicalize().ok()?;
@@ -214,42 +213,111 @@ impl ListingStream {
             } else {
                 self.request.root.clone()
             };
-            return fs::metadata(shown).ok();
+            let meta = fs::metadata(shown).ok()?;
+            return Some(Inspected {
+                shown: meta.clone(),
+                own: meta,
+                link: None,
+            });
         }
         let own = fs::symlink_metadata(path).ok()?;
         if !own.file_type().is_symlink() {
-            return Some(own);
+            return Some(Inspected {
+                shown: own.clone(),
+                own,
+                link: None,
+            });
         }
+        let text = fs::read_link(path).ok()?;
         if !self.request.confine_links {
             // The operator allows links out of the root; a dangling one is still refused.
-            return fs::metadata(path).ok();
+            let shown = fs::metadata(path).ok()?;
+            return Some(Inspected {
+                shown,
+                own,
+                link: Some(text.as_os_str().as_bytes().to_vec()),
+            });
         }
         let target = path.canonicalize().ok()?;
-        if !target.starts_with(&self.request.root) {
-            return None;
-        }
-        fs::metadata(&target).ok()
+        let inside = target.strip_prefix(&self.request.root).ok()?;
+        let shown = fs::metadata(&target).ok()?;
+        let link = if text.is_absolute() || !stays_below(&self.dir, &self.request.root, &text) {
+            let mut v = b"/".to_vec();
+            v.extend_from_slice(inside.as_os_str().as_bytes());
+            v
+        } else {
+            text.as_os_str().as_bytes().to_vec()
+        };
+        Some(Inspected {
+            shown,
+            own,
+            link: Some(link),
+        })
     }
 
     fn entry(&self, path: &Path, name: &[u8], parent: Option<&Access>, out: &mut Vec<u8>) {
-        // Also NLST checks links, so it never names an entry RETR refuses.
-        let Some(meta) = self.inspect(path, name) else {
+        if self.request.format == ListFormat::Nlst {
+            // NLST still checks links, so it never names an entry RETR refuses.
+            if self.inspect(path, name).is_none() {
+                return;
+            }
+            out.extend_from_slice(&self.request.prefix);
+            out.extend_from_slice(name);
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+        let Some(entry) = self.inspect(path, name) else {
             return;
         };
         match self.request.format {
-            ListFormat::Nlst => {
-                out.extend_from_slice(&self.request.prefix);
-                out.extend_from_slice(name);
+            ListFormat::List => {
+                let meta = if entry.link.is_some() {
+                    &entry.own
+                } else {
+                    &entry.shown
+                };
+                list_line(meta, name, entry.link.as_deref(), self.now, out);
             }
-            ListFormat::List => list_line(&meta, name, self.now, out),
-            ListFormat::Mlsd => {
-                mlsx_facts(&meta, parent, self.request.perms, &self.who, out);
+            _ => {
+                mlsx_facts(&entry.shown, parent, self.request.perms, &self.who, out);
                 out.push(b' ');
                 out.extend_from_slice(name);
             }
         }
         out.extend_from_slice(b"\r\n");
     }
+}
+
+struct Inspected {
+    /// What the client gets when it opens the entry (a link's target).
+    shown: Metadata,
+    /// The entry itself (lstat).
+    own: Metadata,
+    /// Link text to show after `->`.
+    link: Option<Vec<u8>>,
+}
+
+/// Does a relative link `text` in `dir` stay at or below `root` at every step, read
+/// lexically as a client would?
+fn stays_below(dir: &Path, root: &Path, text: &Path) -> bool {
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return false;
+    };
+    let mut depth = rel.components().count();
+    for c in text.components() {
+        match c {
+            Component::ParentDir => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+            }
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
 }
 
 fn read_names(dir: &Path, request: &ListingRequest) -> io::Result<Names> {
@@ -327,7 +395,7 @@ fn mode_string(meta: &Metadata) -> [u8; 10] {
     s
 }
 
-fn list_line(meta: &Metadata, name: &[u8], now: i64, out: &mut Vec<u8>) {
+fn list_line(meta: &Metadata, name: &[u8], target: Option<&[u8]>, now: i64, out: &mut Vec<u8>) {
     let mtime = meta.mtime();
     let dt = OffsetDateTime::from_unix_timestamp(mtime).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let month = MONTHS[usize::from(u8::from(dt.month())) - 1];
@@ -348,6 +416,10 @@ fn list_line(meta: &Metadata, name: &[u8], now: i64, out: &mut Vec<u8>) {
         let _ = write!(out, " {} ", dt.year());
     }
     out.extend_from_slice(name);
+    if let Some(t) = target {
+        out.extend_from_slice(b" -> ");
+        out.extend_from_slice(t);
+    }
 }
 
 fn mlsx_facts(
@@ -460,10 +532,9 @@ mod tests {
         assert!(
             listing
                 .lines()
-                .any(|l| l.starts_with("-rw-r--r--") && l.ends_with(" link")),
-            "a link inside is shown as what it leads to: {listing}"
+                .any(|l| l.starts_with("lrwxrwxrwx") && l.ends_with(" link -> new file.txt")),
+            "{listing}"
         );
-        assert!(!listing.contains("->"), "{listing}");
         assert_eq!(listing.matches("\r\n").count(), 4);
     }
 
@@ -545,11 +616,10 @@ mod tests {
             );
         }
         let list = listed(&pub_dir, &root, ListFormat::List, true);
-        assert!(
-            list.lines().all(|l| l.starts_with('d')),
-            "links inside are shown as the folder they lead to: {list}"
-        );
-        assert!(!list.contains("->"), "{list}");
+        assert!(list.contains(" latest -> debian\r\n"), "{list}");
+        // An absolute target is shown as a path in the client's view, never the real one.
+        assert!(list.contains(" absolute -> /pub/debian\r\n"), "{list}");
+        assert!(!list.contains(root.to_str().unwrap()), "{list}");
         let mlsd = listed(&pub_dir, &root, ListFormat::Mlsd, true);
         assert!(
             mlsd.lines()
@@ -559,11 +629,7 @@ mod tests {
         );
         // Following links out is the operator's choice; dangling links stay out.
         let open = listed(&pub_dir, &root, ListFormat::List, false);
-        assert!(
-            open.lines()
-                .any(|l| l.starts_with('d') && l.ends_with(" etc-link")),
-            "{open}"
-        );
+        assert!(open.contains(" etc-link -> /etc\r\n"), "{open}");
         assert!(!open.contains("dangling"), "{open}");
         // `..` of the root describes the root itself.
         let mut request =
