@@ -9,9 +9,12 @@ use std::process::{Command, Stdio};
 
 use crate::write_pattern;
 
-/// Names in the mirror tree that must never reach a client: links out of the root
-/// and dangling links.
-pub const REFUSED_LINKS: [&str; 4] = ["etc-link", "up-link", "secret-link", "dangling"];
+/// Names in the mirror tree that must never reach a client: links out of the root,
+/// also a dangling one.
+pub const REFUSED_LINKS: [&str; 4] = ["etc-link", "up-link", "secret-link", "gone-out"];
+
+/// A dangling link inside the root: LIST shows it as a link, nothing else lists it.
+pub const DANGLING_LINK: &str = "dangling";
 
 /// Build a mirror-shaped tree under `top/root` (with a file `top/secret` just outside
 /// the root); returns the root.
@@ -49,25 +52,41 @@ pub fn mirror_tree(top: &Path) -> PathBuf {
     symlink("/etc", pub_dir.join("etc-link")).unwrap();
     symlink("../../", pub_dir.join("up-link")).unwrap();
     symlink("../../secret", pub_dir.join("secret-link")).unwrap();
-    symlink("no-such-file", pub_dir.join("dangling")).unwrap();
+    symlink("no-such-file", pub_dir.join(DANGLING_LINK)).unwrap();
+    symlink("../../nowhere", pub_dir.join("gone-out")).unwrap();
     root
 }
 
 /// Assert that `copy` holds exactly what a client should get from `root`: every file
 /// with the same bytes and every folder; links that stay inside either as the same
 /// link (LIST clients re-create them) or as a copy of their target (MLSD clients);
-/// refused links nowhere. Names in `ignore` (a client's own files) are skipped.
+/// a dangling link either as the same link or not at all; refused links nowhere.
+/// Names in `ignore` (a client's own files) are skipped.
 pub fn assert_mirrored(root: &Path, copy: &Path, ignore: &[&str]) {
+    let dangling = |dir: &Path, n: &std::ffi::OsStr| {
+        let p = dir.join(n);
+        std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) && !p.exists()
+    };
     let mut want: Vec<_> = std::fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .filter(|n| !REFUSED_LINKS.contains(&n.to_str().unwrap_or("")))
+        .filter(|n| !dangling(root, n))
         .collect();
+    for e in std::fs::read_dir(root).unwrap() {
+        let name = e.unwrap().file_name();
+        if dangling(root, &name) && !REFUSED_LINKS.contains(&name.to_str().unwrap_or("")) {
+            if let Ok(text) = std::fs::read_link(copy.join(&name)) {
+                assert_eq!(text, std::fs::read_link(root.join(&name)).unwrap());
+            }
+        }
+    }
     want.sort();
     let mut have: Vec<_> = std::fs::read_dir(copy)
         .unwrap_or_else(|e| panic!("{}: {e}", copy.display()))
         .map(|e| e.unwrap().file_name())
         .filter(|n| !ignore.contains(&n.to_str().unwrap_or("")))
+        .filter(|n| !dangling(root, n))
         .collect();
     have.sort();
     assert_eq!(have, want, "entries of {}", copy.display());

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
-use ringftp_tests::fixtures::{assert_mirrored, mirror_tree, REFUSED_LINKS};
+use ringftp_tests::fixtures::{assert_mirrored, mirror_tree, DANGLING_LINK, REFUSED_LINKS};
 use ringftp_tests::{require_tool, run_ok, RawFtp, Server};
 
 #[test]
@@ -128,6 +128,15 @@ fn nothing_outside_the_root_is_described() {
         assert_eq!(code, 226, "{command}");
         texts.push(body);
     }
+    // A dangling link is listed by LIST only, as a link; MLSD and NLST leave it out.
+    for text in &texts[2..4] {
+        assert!(!text.contains(DANGLING_LINK), "{text}");
+    }
+    assert!(
+        texts[1].contains(" dangling -> no-such-file\r\n"),
+        "{}",
+        texts[1]
+    );
     let (code, stat) = ftp.cmd("STAT /pub");
     assert_eq!(code, 213);
     texts.push(stat);
@@ -151,7 +160,7 @@ fn nothing_outside_the_root_is_described() {
     );
     assert_eq!(ftp.cmd("CWD /pub/latest").0, 250);
     assert_eq!(ftp.cmd("CWD /").0, 250);
-    for path in REFUSED_LINKS {
+    for path in REFUSED_LINKS.iter().chain(&[DANGLING_LINK]) {
         for command in ["MLST", "SIZE", "MDTM", "CWD", "STAT"] {
             let (code, text) = ftp.cmd(&format!("{command} /pub/{path}"));
             assert_eq!(code, 550, "{command} {path}: {text}");

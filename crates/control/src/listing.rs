@@ -7,10 +7,12 @@
 //!
 //! A listing never describes anything outside the virtual root and never shows an
 //! entry the server would refuse: a symlink leading out of the root (when the operator
-//! does not allow following those) and a dangling symlink are left out, and are not
-//! stat'ed through. Symlinks that stay inside are shown as links in LIST (their target
-//! text made relative to the virtual root when it is absolute) and as what they point
-//! to in MLSD/MLST, which is what RETR and CWD give.
+//! does not allow following those) is left out and never stat'ed through. Symlinks that stay inside are shown as links in LIST, as `ls -l`
+//! and vsftpd do (their text, when absolute or climbing above the root, replaced by
+//! the target's path in the client's view, so no real path shows), and as what they
+//! lead to in MLSD/MLST and NLST, which is what RETR and CWD give. A dangling link
+//! whose text stays inside the root is shown by LIST only, as a link (clients neither
+//! descend into nor fetch a link they cannot resolve); MLSD and NLST leave it out.
 
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
@@ -215,7 +217,7 @@ impl ListingStream {
             };
             let meta = fs::metadata(shown).ok()?;
             return Some(Inspected {
-                shown: meta.clone(),
+                shown: Some(meta.clone()),
                 own: meta,
                 link: None,
             });
@@ -223,22 +225,32 @@ impl ListingStream {
         let own = fs::symlink_metadata(path).ok()?;
         if !own.file_type().is_symlink() {
             return Some(Inspected {
-                shown: own.clone(),
+                shown: Some(own.clone()),
                 own,
                 link: None,
             });
         }
         let text = fs::read_link(path).ok()?;
+        let Ok(target) = path.canonicalize() else {
+            // Dangling: LIST shows it as the link it is, which clients do not descend
+            // into or fetch, when its text stays inside the root; elsewhere it is left out.
+            let inside = !text.is_absolute() && stays_below(&self.dir, &self.request.root, &text);
+            let shown_as_link =
+                self.request.format == ListFormat::List && (inside || !self.request.confine_links);
+            return shown_as_link.then(|| Inspected {
+                shown: None,
+                own,
+                link: Some(text.as_os_str().as_bytes().to_vec()),
+            });
+        };
         if !self.request.confine_links {
-            // The operator allows links out of the root; a dangling one is still refused.
-            let shown = fs::metadata(path).ok()?;
+            // The operator allows links out of the root.
             return Some(Inspected {
-                shown,
+                shown: fs::metadata(&target).ok(),
                 own,
                 link: Some(text.as_os_str().as_bytes().to_vec()),
             });
         }
-        let target = path.canonicalize().ok()?;
         let inside = target.strip_prefix(&self.request.root).ok()?;
         let shown = fs::metadata(&target).ok()?;
         let link = if text.is_absolute() || !stays_below(&self.dir, &self.request.root, &text) {
@@ -249,7 +261,7 @@ impl ListingStream {
             text.as_os_str().as_bytes().to_vec()
         };
         Some(Inspected {
-            shown,
+            shown: Some(shown),
             own,
             link: Some(link),
         })
@@ -258,7 +270,7 @@ impl ListingStream {
     fn entry(&self, path: &Path, name: &[u8], parent: Option<&Access>, out: &mut Vec<u8>) {
         if self.request.format == ListFormat::Nlst {
             // NLST still checks links, so it never names an entry RETR refuses.
-            if self.inspect(path, name).is_none() {
+            if self.inspect(path, name).and_then(|e| e.shown).is_none() {
                 return;
             }
             out.extend_from_slice(&self.request.prefix);
@@ -271,15 +283,16 @@ impl ListingStream {
         };
         match self.request.format {
             ListFormat::List => {
-                let meta = if entry.link.is_some() {
-                    &entry.own
-                } else {
-                    &entry.shown
+                let meta = match (&entry.link, &entry.shown) {
+                    (None, Some(shown)) => shown,
+                    _ => &entry.own,
                 };
                 list_line(meta, name, entry.link.as_deref(), self.now, out);
             }
             _ => {
-                mlsx_facts(&entry.shown, parent, self.request.perms, &self.who, out);
+                // MLSD facts describe what the client gets: no facts, no entry.
+                let Some(shown) = &entry.shown else { return };
+                mlsx_facts(shown, parent, self.request.perms, &self.who, out);
                 out.push(b' ');
                 out.extend_from_slice(name);
             }
@@ -289,8 +302,9 @@ impl ListingStream {
 }
 
 struct Inspected {
-    /// What the client gets when it opens the entry (a link's target).
-    shown: Metadata,
+    /// What the client gets when it opens the entry (a link's target); `None` for a
+    /// dangling link, which only LIST shows (as a link).
+    shown: Option<Metadata>,
     /// The entry itself (lstat).
     own: Metadata,
     /// Link text to show after `->`.
@@ -581,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    fn links_out_of_the_root_and_dangling_links_are_left_out() {
+    fn links_out_of_the_root_are_left_out_and_dangling_ones_listed_as_links() {
         let top = tempfile::tempdir().unwrap();
         let root = top.path().join("root");
         let pub_dir = root.join("pub");
@@ -593,14 +607,20 @@ mod tests {
         std::os::unix::fs::symlink("../../", pub_dir.join("up-link")).unwrap();
         std::os::unix::fs::symlink("../../secret", pub_dir.join("secret-link")).unwrap();
         std::os::unix::fs::symlink("missing", pub_dir.join("dangling")).unwrap();
+        std::os::unix::fs::symlink("../../missing", pub_dir.join("dangling-out")).unwrap();
         std::os::unix::fs::symlink("debian", pub_dir.join("latest")).unwrap();
         std::os::unix::fs::symlink(pub_dir.join("debian"), pub_dir.join("absolute")).unwrap();
         std::os::unix::fs::symlink("../pub/debian", pub_dir.join("roundabout")).unwrap();
         for format in [ListFormat::List, ListFormat::Nlst, ListFormat::Mlsd] {
             let out = listed(&pub_dir, &root, format, true);
-            for hidden in ["etc-link", "up-link", "secret-link", "dangling"] {
+            for hidden in ["etc-link", "up-link", "secret-link", "dangling-out"] {
                 assert!(!out.contains(hidden), "{format:?}: {out}");
             }
+            let out: String = out
+                .lines()
+                .filter(|l| !l.ends_with(" dangling -> missing"))
+                .map(|l| format!("{l}\n"))
+                .collect();
             let names: Vec<&str> = out
                 .lines()
                 .map(|l| match format {
@@ -617,6 +637,15 @@ mod tests {
         }
         let list = listed(&pub_dir, &root, ListFormat::List, true);
         assert!(list.contains(" latest -> debian\r\n"), "{list}");
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with('l') && l.ends_with(" dangling -> missing")),
+            "a dangling link inside is listed as a link: {list}"
+        );
+        for format in [ListFormat::Nlst, ListFormat::Mlsd] {
+            let out = listed(&pub_dir, &root, format, true);
+            assert!(!out.contains("dangling"), "{format:?}: {out}");
+        }
         // An absolute target is shown as a path in the client's view, never the real one.
         assert!(list.contains(" absolute -> /pub/debian\r\n"), "{list}");
         assert!(!list.contains(root.to_str().unwrap()), "{list}");
@@ -627,9 +656,14 @@ mod tests {
                 .all(|l| l.starts_with("type=dir;")),
             "links inside are shown as what they lead to: {mlsd}"
         );
-        // Following links out is the operator's choice; dangling links stay out.
+        // Following links out is the operator's choice.
         let open = listed(&pub_dir, &root, ListFormat::List, false);
         assert!(open.contains(" etc-link -> /etc\r\n"), "{open}");
+        assert!(
+            open.contains(" dangling-out -> ../../missing\r\n"),
+            "{open}"
+        );
+        let open = listed(&pub_dir, &root, ListFormat::Mlsd, false);
         assert!(!open.contains("dangling"), "{open}");
         // `..` of the root describes the root itself.
         let mut request =
