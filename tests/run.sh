@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: format and lint checks, the binaries the end-to-end tests
 # start, then every unit, property and end-to-end test in the workspace.
-# On Debian, as root, it first installs the FTP clients (and util-linux fincore)
-# the end-to-end tests drive.
+# On Debian, as root, it first installs the FTP clients (and util-linux fincore,
+# crc32 from libarchive-zip-perl, python3-venv) the end-to-end tests drive, and sets
+# up the Python venv for ftputil's real-server suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -10,6 +11,11 @@ command -v curl >/dev/null || need+=(curl)
 command -v lftp >/dev/null || need+=(lftp)
 command -v python3 >/dev/null || need+=(python3)
 command -v fincore >/dev/null || need+=(util-linux)
+command -v wget >/dev/null || need+=(wget)
+command -v rclone >/dev/null || need+=(rclone)
+command -v tnftp >/dev/null || need+=(tnftp)
+command -v crc32 >/dev/null || need+=(libarchive-zip-perl)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         export DEBIAN_FRONTEND=noninteractive
@@ -20,6 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
         exit 1
     fi
 fi
+tests/clients/ftputil_setup.sh "${CARGO_TARGET_DIR:-target}/ftputil"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins

@@ -78,6 +78,13 @@ pub enum Command {
     Mlst(Option<Vec<u8>>),
     Mlsd(Option<Vec<u8>>),
     Host(Vec<u8>),
+    /// HASH (draft-bryan-ftpext-hash): the digest of a file, in the session's algorithm.
+    Hash(Vec<u8>),
+    /// XSHA256, XSHA512, XSHA1, XMD5, XCRC: the digest in that algorithm.
+    XHash {
+        algorithm: crate::digest::HashAlgorithm,
+        path: Vec<u8>,
+    },
     /// MFMT (draft-somers-ftp-mfxx): set a file's modification time (Unix seconds, UTC).
     Mfmt {
         mtime: i64,
@@ -224,6 +231,18 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         b"MDTM" => path("MDTM").map(Command::Mdtm),
         b"MLST" => opt_path("MLST").map(Command::Mlst),
         b"MLSD" => opt_path("MLSD").map(Command::Mlsd),
+        b"HASH" => path("HASH").map(Command::Hash),
+        b"XSHA256" | b"XSHA512" | b"XSHA1" | b"XSHA" | b"XMD5" | b"XCRC" => {
+            use crate::digest::HashAlgorithm as H;
+            let algorithm = match verb_up {
+                b"XSHA256" => H::Sha256,
+                b"XSHA512" => H::Sha512,
+                b"XSHA1" | b"XSHA" => H::Sha1,
+                b"XMD5" => H::Md5,
+                _ => H::Crc32,
+            };
+            path("XHASH").map(|path| Command::XHash { algorithm, path })
+        }
         b"MFMT" => parse_mfmt(arg.ok_or(ParseError::MissingArgument("MFMT"))?),
         b"HOST" => Ok(Command::Host(
             arg.ok_or(ParseError::MissingArgument("HOST"))?.to_vec(),

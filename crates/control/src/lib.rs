@@ -9,6 +9,7 @@
 pub mod ascii;
 pub mod auth;
 pub mod command;
+pub mod digest;
 pub mod glob;
 pub mod line;
 pub mod listing;

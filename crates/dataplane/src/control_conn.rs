@@ -337,6 +337,14 @@ impl Connection {
                     let _ = events.send(Event::LoginChecked(checked));
                 });
             }
+            Action::Hash { path, key } => {
+                tokio_uring::spawn(crate::hash_jobs::run(
+                    path,
+                    key,
+                    self.worker.hash_jobs.clone(),
+                    self.event_tx.clone(),
+                ));
+            }
             Action::Close => return Flow::Close,
         }
         Flow::Continue

@@ -22,6 +22,7 @@ use crate::vfs::{Permissions, Resolved, Vfs, VfsError, VirtualPath};
 
 mod data_channel;
 mod file_ops;
+mod hash;
 mod listings;
 mod login;
 mod navigation;
@@ -65,6 +66,12 @@ pub enum Action {
     /// Check a named user's password off the event loop (with
     /// [`SessionConfig::auth`]) and report [`Event::LoginChecked`].
     VerifyPassword { user: Vec<u8>, password: Secret },
+    /// Hash a file off the event loop (bounded, through the digest cache) and report
+    /// [`Event::HashDone`].
+    Hash {
+        path: PathBuf,
+        key: crate::digest::DigestKey,
+    },
     /// Close the control connection once the replies are written.
     Close,
 }
@@ -131,6 +138,8 @@ pub enum Event {
     TransferAborted,
     /// The outcome of [`Action::VerifyPassword`]: the account, or `None` if refused.
     LoginChecked(Option<Account>),
+    /// The outcome of [`Action::Hash`]: the hex digest, or `None` if hashing failed.
+    HashDone(Option<String>),
 }
 
 /// Why a transfer failed, as far as the client needs to know.
@@ -240,6 +249,10 @@ pub struct Session {
     transfer: TransferState,
     /// Reply text for the 150 of the pending transfer.
     opening: String,
+    /// Algorithm HASH uses (OPTS HASH).
+    hash_algorithm: crate::digest::HashAlgorithm,
+    /// A digest being computed by the data plane.
+    hashing: Option<hash::PendingHash>,
 }
 
 const FEATURES: &[&str] = &[
@@ -254,9 +267,14 @@ const FEATURES: &[&str] = &[
     "SIZE",
     "TVFS",
     "UTF8",
+    "XCRC",
+    "XMD5",
+    "XSHA1",
+    "XSHA256",
+    "XSHA512",
 ];
 
-const HELP_VERBS: &str = "ABOR ACCT ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP HOST LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER";
+const HELP_VERBS: &str = "ABOR ACCT ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HASH HELP HOST LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCRC XMD5 XSHA1 XSHA256 XSHA512";
 
 impl Session {
     /// A new session for a control connection from `peer` accepted on `local`.
@@ -274,6 +292,8 @@ impl Session {
             epsv_all: false,
             transfer: TransferState::Idle,
             opening: String::new(),
+            hash_algorithm: crate::digest::HashAlgorithm::Sha256,
+            hashing: None,
         }
     }
 
@@ -303,7 +323,9 @@ impl Session {
     /// True while the data plane works for this session (a transfer or a password
     /// check); commands other than ABOR and STAT wait until it is done.
     pub fn busy(&self) -> bool {
-        self.transfer_in_progress() || matches!(self.login, Login::Verifying)
+        self.transfer_in_progress()
+            || matches!(self.login, Login::Verifying)
+            || self.hashing.is_some()
     }
 
     /// The settings this session runs with.
@@ -335,6 +357,7 @@ impl Session {
             Command::Feat => {
                 let mut lines = vec!["Features:".to_string()];
                 lines.extend(FEATURES.iter().map(|f| f.to_string()));
+                lines.push(self.hash_feature());
                 lines.push("End".into());
                 Step {
                     replies: vec![Reply::multi(211, lines)],
@@ -354,6 +377,7 @@ impl Session {
                 )],
                 ..Step::default()
             },
+            Command::Opts { name, value } if name == "HASH" => self.opts_hash(&value),
             Command::Opts { name, value } => opts(&name, &value),
             Command::Host(_) => match self.login {
                 Login::LoggedIn(_) => Step::reply(503, "HOST must come before login."),
@@ -451,6 +475,8 @@ impl Session {
             Command::Mkd(path) => self.modify(&path, Modify::MakeDir),
             Command::Site(arg) => self.site(&arg),
             Command::Mfmt { mtime, path } => self.mfmt(mtime, &path),
+            Command::Hash(path) => self.hash(&path, None),
+            Command::XHash { algorithm, path } => self.hash(&path, Some(algorithm)),
             Command::Stat(Some(path)) => self.stat_path(&path),
             // Handled before the login check.
             Command::User(_)
@@ -534,6 +560,7 @@ impl Session {
                 self.finish_transfer();
                 self.abort_replies()
             }
+            Event::HashDone(digest) => self.hash_done(digest),
             Event::LoginChecked(account) => {
                 if matches!(self.login, Login::Verifying) {
                     self.finish_login(account)
