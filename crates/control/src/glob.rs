@@ -50,7 +50,7 @@ enum Token {
     Byte(u8),
     Any,
     Star,
-    Class([bool; 256]),
+    Class(Box<[bool; 256]>),
 }
 
 impl Pattern {
@@ -106,16 +106,14 @@ impl Pattern {
         self.close(&mut state);
         for &b in name {
             let accept = &self.accepts[usize::from(b)];
-            let mut moved = [0u64; WORDS];
             let mut carry = 0u64;
-            for w in 0..WORDS {
-                let live = state[w] & accept[w];
-                moved[w] = (live << 1) | carry;
-                carry = live >> 63;
+            for ((s, a), star) in state.iter_mut().zip(accept).zip(&self.stars) {
+                let live = *s & a;
                 // A star consumes the byte and stays where it is.
-                moved[w] |= state[w] & self.stars[w];
+                let next = (live << 1) | carry | (*s & star);
+                carry = live >> 63;
+                *s = next;
             }
-            state = moved;
             self.close(&mut state);
             if state.iter().all(|&w| w == 0) {
                 return false;
@@ -128,11 +126,11 @@ impl Pattern {
     /// Runs of stars were collapsed, so one step is the whole closure.
     fn close(&self, state: &mut Set) {
         let mut carry = 0u64;
-        for w in 0..WORDS {
-            let skip = state[w] & self.stars[w];
+        for (s, star) in state.iter_mut().zip(&self.stars) {
+            let skip = *s & star;
             let next = (skip << 1) | carry;
             carry = skip >> 63;
-            state[w] |= next;
+            *s |= next;
         }
     }
 }
@@ -162,7 +160,7 @@ fn tokenize(source: &[u8]) -> Vec<Token> {
             }
             b'[' => match class(&source[i + 1..]) {
                 Some((members, used)) => {
-                    tokens.push(Token::Class(members));
+                    tokens.push(Token::Class(Box::new(members)));
                     i += 1 + used;
                 }
                 None => {

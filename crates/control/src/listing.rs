@@ -347,7 +347,7 @@ fn read_names(dir: &Path, request: &ListingRequest) -> io::Result<Names> {
     };
     if request.hidden == Hidden::All {
         for dot in [&b"."[..], b".."] {
-            if request.pattern.as_ref().map_or(true, |p| p.matches(dot)) {
+            if request.pattern.as_ref().is_none_or(|p| p.matches(dot)) {
                 push(&mut names, dot);
             }
         }

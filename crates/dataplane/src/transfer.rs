@@ -171,7 +171,7 @@ async fn transfer_body(
         }
         Prepared::Listing(stream) => {
             bump(&worker.metrics.listings);
-            send_listing(&sock, stream, &moved(&worker.metrics.bytes_out)).await
+            send_listing(&sock, *stream, &moved(&worker.metrics.bytes_out)).await
         }
     };
     // Closing after a complete send still delivers the queued bytes (no SO_LINGER);
@@ -184,7 +184,7 @@ async fn transfer_body(
 enum Prepared {
     Send { file: Rc<File>, offset: u64 },
     Receive(Upload),
-    Listing(ListingStream),
+    Listing(Box<ListingStream>),
 }
 
 fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, TransferFailure> {
@@ -207,7 +207,7 @@ fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, Trans
                 .map(Prepared::Receive)
         }
         TransferKind::Listing(listing) => ListingStream::start(listing, SystemTime::now())
-            .map(Prepared::Listing)
+            .map(|s| Prepared::Listing(Box::new(s)))
             .map_err(|_| TransferFailure::FileUnavailable),
     }
 }

@@ -31,7 +31,7 @@ impl Session {
             return step;
         }
         let opening = "Here comes the directory listing.".to_string();
-        self.start_transfer(TransferKind::Listing(request), &target, opening)
+        self.start_transfer(TransferKind::Listing(Box::new(request)), &target, opening)
     }
 
     /// What to list for `args`: the path itself if it exists, else (for LIST, NLST and

@@ -107,7 +107,7 @@ pub enum TransferKind {
     /// Receive into `path`.
     Store { path: PathBuf, mode: StoreMode },
     /// Send a directory listing.
-    Listing(listing::ListingRequest),
+    Listing(Box<listing::ListingRequest>),
 }
 
 /// How an upload lands in its file.
