@@ -2,14 +2,17 @@
 # LIST and MLSD of a 100,000-entry folder from ringftpd next to vsftpd's LIST, in one
 # run on one machine: time from sending the command to its 226, all bytes read.
 # Usage: benches/scripts/listing_100k.sh [RUNS] [ENTRIES]   (defaults: 5, 100000)
-# Needs a release build (cargo build --release -p ringftpd) and /usr/sbin/vsftpd.
+# Needs a release build (cargo build --release -p ringftpd) and vsftpd: /usr/sbin/vsftpd,
+# or VSFTPD=PATH (e.g. unpacked with `apt-get download vsftpd && dpkg -x vsftpd_*.deb x`
+# when another FTP server package is installed, since Debian's conflict).
 set -euo pipefail
 runs=${1:-5}
 entries=${2:-100000}
 cd "$(dirname "$0")/../.."
 ringftpd=${RINGFTPD:-target/release/ringftpd}
 [[ -x $ringftpd ]] || { echo "build $ringftpd first: cargo build --release -p ringftpd" >&2; exit 1; }
-[[ -x /usr/sbin/vsftpd ]] || { echo "needs /usr/sbin/vsftpd (apt-get install vsftpd)" >&2; exit 1; }
+vsftpd=${VSFTPD:-/usr/sbin/vsftpd}
+[[ -x $vsftpd ]] || { echo "needs $vsftpd (apt-get install vsftpd, or set VSFTPD)" >&2; exit 1; }
 r_port=${RINGFTPD_PORT:-42121}
 v_port=${VSFTPD_PORT:-42122}
 work=$(mktemp -d /tmp/ringftp-listing.XXXXXX)
@@ -49,7 +52,7 @@ xferlog_enable=NO
 dirmessage_enable=NO
 secure_chroot_dir=$work/empty
 CONF
-/usr/sbin/vsftpd "$work/vsftpd.conf" >"$work/vsftpd.log" 2>&1 &
+"$vsftpd" "$work/vsftpd.conf" >"$work/vsftpd.log" 2>&1 &
 pids+=($!)
 python3 - "$r_port" "$v_port" "$runs" "$entries" <<'PY'
 import ftplib, socket, statistics, sys, time
