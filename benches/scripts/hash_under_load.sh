@@ -36,9 +36,11 @@ port, log, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ftp = ftplib.FTP()
 ftp.connect("127.0.0.1", port, timeout=600)
 ftp.login("anonymous", "bench@")
-n = 0
 with open(log, "a") as out:
     while True:
+        # A new mtime for every round (and every run): each HASH is computed afresh.
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() - 86400 * 365 * 5))
+        ftp.sendcmd(f"MFMT {stamp} big.iso")
         for algorithm in ["SHA-256", "SHA-512", "SHA-1", "MD5", "CRC32"]:
             ftp.sendcmd(f"OPTS HASH {algorithm}")
             start = time.perf_counter()
@@ -46,8 +48,6 @@ with open(log, "a") as out:
             print(f"{algorithm} {time.perf_counter() - start:.2f}s {reply[:40]}", file=out, flush=True)
             if os.path.exists(stop):
                 sys.exit(0)
-        n += 1
-        ftp.sendcmd(f"MFMT 2020010100{n % 60:02d}00 big.iso")
 PY
 }
 run_load() {

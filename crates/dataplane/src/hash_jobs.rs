@@ -1,6 +1,10 @@
-//! HASH requests: digests come from the process-wide cache, or are computed on tokio's
-//! blocking pool with at most [`HASH_JOBS_PER_WORKER`] per worker at once, so hashing
-//! a 4 GiB file never stalls the event loop that serves the other sessions of its core.
+//! HASH requests: digests come from the process-wide cache, or are computed on a
+//! thread of their own at the lowest CPU priority (nice 19), with at most
+//! [`HASH_JOBS_PER_WORKER`] per worker at once. Hashing a 4 GiB file then never runs
+//! on an event loop, and when the cores are busy the scheduler gives the event loops
+//! and their transfers the CPU first. (tokio's blocking pool, where password checks
+//! run, is not used: its threads are shared, and an unprivileged process could not
+//! raise a thread's priority back after lowering it.)
 
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
@@ -13,6 +17,9 @@ use tracing::debug;
 
 /// Digests a worker computes at once; more requests wait for a slot.
 pub const HASH_JOBS_PER_WORKER: usize = 1;
+
+/// nice 19.
+const LOWEST_PRIORITY: i32 = 19;
 
 /// Digests remembered across sessions and cores.
 const CACHED_DIGESTS: usize = 4096;
@@ -32,18 +39,30 @@ pub async fn run(
     }
     // The semaphore is never closed, so acquiring only waits.
     let _slot = slots.acquire_owned().await;
-    let digest = tokio::task::spawn_blocking(move || match digest_file(&path, &key) {
-        Ok(d) => {
-            DIGESTS.insert(key, d.clone());
-            Some(d)
-        }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("ringftpd-hash".into())
+        .spawn(move || {
+            // On Linux the nice value is per thread: only this one is lowered.
+            let _ = rustix::process::setpriority_process(None, LOWEST_PRIORITY);
+            let digest = match digest_file(&path, &key) {
+                Ok(d) => {
+                    DIGESTS.insert(key, d.clone());
+                    Some(d)
+                }
+                Err(e) => {
+                    debug!(path = %path.display(), error = %e, "hashing failed");
+                    None
+                }
+            };
+            let _ = tx.send(digest);
+        });
+    let digest = match spawned {
+        Ok(_) => rx.await.ok().flatten(),
         Err(e) => {
-            debug!(path = %path.display(), error = %e, "hashing failed");
+            debug!(error = %e, "no thread for hashing");
             None
         }
-    })
-    .await
-    .ok()
-    .flatten();
+    };
     let _ = events.send(Event::HashDone(digest));
 }
