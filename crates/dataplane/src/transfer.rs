@@ -68,7 +68,12 @@ pub async fn run(
         &worker, channel, &request, &who, &cancel, &events, &progress, &bytes, &limit,
     );
     tokio::pin!(body);
-    let watchdog = stall_watchdog(&progress, &limit, &cancel);
+    let step = (worker
+        .config
+        .passive_timeout
+        .min(worker.config.data_timeout))
+    .max(std::time::Duration::from_millis(100));
+    let watchdog = stall_watchdog(&progress, &limit, step, &cancel);
     let result = tokio::select! {
         r = &mut body => Some(r),
         _ = watchdog => None,
@@ -102,13 +107,17 @@ pub async fn run(
     let _ = events.send(event);
 }
 
+/// Cancel the transfer once nothing moved for `limit` (which changes when the data
+/// connection is up). It wakes at least every `step`, so a shorter limit set while it
+/// sleeps takes effect within one step.
 async fn stall_watchdog(
     progress: &Cell<Instant>,
     limit: &Cell<std::time::Duration>,
+    step: std::time::Duration,
     cancel: &CancelToken,
 ) {
     loop {
-        let deadline = progress.get() + limit.get();
+        let deadline = (progress.get() + limit.get()).min(Instant::now() + step);
         tokio::time::sleep_until(deadline.into()).await;
         if progress.get() + limit.get() <= Instant::now() {
             cancel.cancel(CancelReason::Stalled);
