@@ -139,7 +139,7 @@ async fn transfer_body(
     limit: &Cell<std::time::Duration>,
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
-    let prepared = prepare(worker, request)?;
+    let prepared = prepare(worker, request).await?;
     let connection = establish(channel, worker, who.peer.ip(), who.local.ip(), cancel)
         .await
         .map_err(|e| {
@@ -196,7 +196,7 @@ enum Prepared {
     Listing(Box<ListingStream>),
 }
 
-fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, TransferFailure> {
+async fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, TransferFailure> {
     let no_symlinks = request.no_symlinks;
     match &request.kind {
         TransferKind::Retr { path, offset } => {
@@ -215,9 +215,16 @@ fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, Trans
             Upload::open(path, *mode, worker.config.atomic_uploads, no_symlinks)
                 .map(Prepared::Receive)
         }
-        TransferKind::Listing(listing) => ListingStream::start(listing, SystemTime::now())
-            .map(|s| Prepared::Listing(Box::new(s)))
-            .map_err(|_| TransferFailure::FileUnavailable),
+        TransferKind::Listing(listing) => {
+            // Reading and sorting a big folder's names takes a while (tens of ms for
+            // 100,000): on the blocking pool, so this core's other sessions go on.
+            let listing = listing.clone();
+            tokio::task::spawn_blocking(move || ListingStream::start(&listing, SystemTime::now()))
+                .await
+                .map_err(|_| TransferFailure::Local)?
+                .map(|s| Prepared::Listing(Box::new(s)))
+                .map_err(|_| TransferFailure::FileUnavailable)
+        }
     }
 }
 
