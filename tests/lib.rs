@@ -615,3 +615,4 @@ impl RawFtp {
         }
     }
 }
+pub mod fixtures;

@@ -3,8 +3,9 @@
 # start, then every unit, property and end-to-end test in the workspace.
 # On Debian, as root, it first installs the FTP clients (and util-linux fincore,
 # systemd's systemd-analyze for the unit file, python3-seccomp to hide Landlock,
-# openssl for the FTPS tests' certificates) the end-to-end tests drive, and HAProxy for
-# the load-balancer tests.
+# openssl for the FTPS tests' certificates, wget, rclone, tnftp, crc32 from
+# libarchive-zip-perl, python3-venv) the end-to-end tests drive, HAProxy for the
+# load-balancer tests, and sets up the Python venv for ftputil's real-server suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -16,6 +17,11 @@ command -v fincore >/dev/null || need+=(util-linux)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 /usr/bin/python3 -c 'import seccomp' 2>/dev/null || need+=(python3-seccomp)
+command -v wget >/dev/null || need+=(wget)
+command -v rclone >/dev/null || need+=(rclone)
+command -v tnftp >/dev/null || need+=(tnftp)
+command -v crc32 >/dev/null || need+=(libarchive-zip-perl)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         export DEBIAN_FRONTEND=noninteractive
@@ -26,6 +32,7 @@ if [ ${#need[@]} -gt 0 ]; then
         exit 1
     fi
 fi
+tests/clients/ftputil_setup.sh "${CARGO_TARGET_DIR:-target}/ftputil"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins

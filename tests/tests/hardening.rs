@@ -534,7 +534,10 @@ fn ftp_bounce_to_another_host_or_a_privileged_port_is_refused() {
 #[test]
 fn passive_port_stealing_from_another_address_is_refused() {
     let root = tree();
-    let server = Server::start(&serve_args(root.path(), &["--data-timeout", "2"]));
+    let server = Server::start(&serve_args(
+        root.path(),
+        &["--data-timeout", "2", "--passive-timeout", "2"],
+    ));
     let mut ftp = RawFtp::login(server.addr());
     // The thief connects before the rightful client; the rightful client still wins.
     let (code, text) = ftp.cmd("EPSV");
@@ -554,7 +557,7 @@ fn passive_port_stealing_from_another_address_is_refused() {
     let mut stolen = Vec::new();
     let _ = thief.read_to_end(&mut stolen);
     assert!(stolen.is_empty(), "the thief got {} bytes", stolen.len());
-    // Only a thief connects: no data leaks, the transfer fails after the data
+    // Only a thief connects: no data leaks, the transfer fails after the passive
     // timeout (150 comes only once the rightful connection is there).
     let port = ftp.pasv().unwrap();
     let mut thief = connect_from(ip("127.0.0.2"), SocketAddr::new(ip("127.0.0.1"), port));

@@ -59,9 +59,9 @@ pub enum Command {
     Rmd(Vec<u8>),
     Mkd(Vec<u8>),
     Pwd,
-    /// LIST with `-` options stripped (`LIST -la dir` becomes `List(Some(b"dir"))`).
-    List(Option<Vec<u8>>),
-    Nlst(Option<Vec<u8>>),
+    /// LIST with its `ls` flags (`LIST -la dir`).
+    List(ListArgs),
+    Nlst(ListArgs),
     Site(Vec<u8>),
     Syst,
     Stat(Option<Vec<u8>>),
@@ -86,6 +86,18 @@ pub enum Command {
     Prot(ProtLevel),
     /// CCC: drop TLS on the control connection (always refused).
     Ccc,
+    /// HASH (draft-bryan-ftpext-hash): the digest of a file, in the session's algorithm.
+    Hash(Vec<u8>),
+    /// XSHA256, XSHA512, XSHA1, XMD5, XCRC: the digest in that algorithm.
+    XHash {
+        algorithm: crate::digest::HashAlgorithm,
+        path: Vec<u8>,
+    },
+    /// MFMT (draft-somers-ftp-mfxx): set a file's modification time (Unix seconds, UTC).
+    Mfmt {
+        mtime: i64,
+        path: Vec<u8>,
+    },
 }
 
 /// The security mechanism named by AUTH.
@@ -110,11 +122,26 @@ pub enum ProtLevel {
     Private,
 }
 
+/// LIST/NLST arguments: the `ls` flags that change the output, and the path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListArgs {
+    /// `-a`: dotfiles, `.` and `..`.
+    pub all: bool,
+    /// `-A`: dotfiles without `.` and `..`.
+    pub almost_all: bool,
+    /// `-l`: long format (NLST -l lists like LIST).
+    pub long: bool,
+    pub path: Option<Vec<u8>>,
+}
+
 /// Why a control line is not a valid command; each maps to one reply code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     #[error("Empty command.")]
     Empty,
+    /// The line exceeded the bound and was discarded.
+    #[error("Command line too long.")]
+    LineTooLong,
     #[error("Unknown command {0:?}.")]
     UnknownCommand(String),
     #[error("{0} needs an argument.")]
@@ -135,7 +162,7 @@ impl ParseError {
     /// The FTP reply code for this error.
     pub fn reply_code(&self) -> u16 {
         match self {
-            ParseError::Empty | ParseError::UnknownCommand(_) => 500,
+            ParseError::Empty | ParseError::LineTooLong | ParseError::UnknownCommand(_) => 500,
             ParseError::MissingArgument(_) | ParseError::BadArgument { .. } => 501,
             ParseError::NotImplemented(_) => 504,
             ParseError::UnsupportedProtocol => 522,
@@ -234,6 +261,19 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         b"MDTM" => path("MDTM").map(Command::Mdtm),
         b"MLST" => opt_path("MLST").map(Command::Mlst),
         b"MLSD" => opt_path("MLSD").map(Command::Mlsd),
+        b"HASH" => path("HASH").map(Command::Hash),
+        b"XSHA256" | b"XSHA512" | b"XSHA1" | b"XSHA" | b"XMD5" | b"XCRC" => {
+            use crate::digest::HashAlgorithm as H;
+            let algorithm = match verb_up {
+                b"XSHA256" => H::Sha256,
+                b"XSHA512" => H::Sha512,
+                b"XSHA1" | b"XSHA" => H::Sha1,
+                b"XMD5" => H::Md5,
+                _ => H::Crc32,
+            };
+            path("XHASH").map(|path| Command::XHash { algorithm, path })
+        }
+        b"MFMT" => parse_mfmt(arg.ok_or(ParseError::MissingArgument("MFMT"))?),
         b"HOST" => Ok(Command::Host(
             arg.ok_or(ParseError::MissingArgument("HOST"))?.to_vec(),
         )),
@@ -308,26 +348,83 @@ fn path_arg(verb: &'static str, arg: &[u8]) -> Result<Vec<u8>, ParseError> {
     Ok(arg.to_vec())
 }
 
-/// LIST/NLST: leading `-options` words are ls flags, not paths.
-fn list_arg(verb: &'static str, arg: Option<&[u8]>) -> Result<Option<Vec<u8>>, ParseError> {
-    let mut rest = match arg {
-        Some(a) => a,
-        None => return Ok(None),
-    };
+/// LIST/NLST: leading `-options` words are ls flags, not paths; `a`, `A` and `l`
+/// change the output, other letters (`-R`, `-t`, ...) are accepted and ignored.
+fn list_arg(verb: &'static str, arg: Option<&[u8]>) -> Result<ListArgs, ParseError> {
+    let (mut args, rest) = list_flags(arg.unwrap_or_default());
+    if !rest.is_empty() {
+        args.path = Some(path_arg(verb, rest)?);
+    }
+    Ok(args)
+}
+
+/// `ls` flags and path of an already checked argument (STAT with a path).
+pub fn list_args(arg: &[u8]) -> ListArgs {
+    let (mut args, rest) = list_flags(arg);
+    if !rest.is_empty() {
+        args.path = Some(rest.to_vec());
+    }
+    args
+}
+
+fn list_flags(arg: &[u8]) -> (ListArgs, &[u8]) {
+    let mut args = ListArgs::default();
+    let mut rest = arg;
     while rest.first() == Some(&b'-') {
-        match rest.iter().position(|&b| b == b' ') {
-            Some(i) => rest = &rest[i + 1..],
-            None => rest = &[],
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        for &flag in &rest[1..end] {
+            match flag {
+                b'a' => args.all = true,
+                b'A' => args.almost_all = true,
+                b'l' => args.long = true,
+                _ => {}
+            }
         }
+        rest = &rest[end..];
         while rest.first() == Some(&b' ') {
             rest = &rest[1..];
         }
     }
-    if rest.is_empty() {
-        Ok(None)
-    } else {
-        path_arg(verb, rest).map(Some)
+    (args, rest)
+}
+
+/// `MFMT YYYYMMDDHHMMSS[.sss] path`; fractions of a second are dropped.
+fn parse_mfmt(arg: &[u8]) -> Result<Command, ParseError> {
+    let bad = |reason| ParseError::BadArgument {
+        verb: "MFMT",
+        reason,
+    };
+    let (stamp, path) = match arg.iter().position(|&b| b == b' ') {
+        Some(i) => (&arg[..i], &arg[i + 1..]),
+        None => return Err(ParseError::MissingArgument("MFMT")),
+    };
+    let whole = stamp.split(|&b| b == b'.').next().unwrap_or_default();
+    if whole.len() != 14 || !whole.iter().all(u8::is_ascii_digit) {
+        return Err(bad("expected YYYYMMDDHHMMSS"));
     }
+    let num = |r: std::ops::Range<usize>| -> u32 {
+        whole[r]
+            .iter()
+            .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'))
+    };
+    let month = u8::try_from(num(4..6))
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok())
+        .ok_or(bad("bad month"))?;
+    let date = time::Date::from_calendar_date(num(0..4) as i32, month, num(6..8) as u8)
+        .map_err(|_| bad("bad date"))?;
+    let clock = time::Time::from_hms(num(8..10) as u8, num(10..12) as u8, num(12..14) as u8)
+        .map_err(|_| bad("bad time of day"))?;
+    let mtime = time::PrimitiveDateTime::new(date, clock)
+        .assume_utc()
+        .unix_timestamp();
+    if path.iter().all(|&b| b == b' ') {
+        return Err(ParseError::MissingArgument("MFMT"));
+    }
+    Ok(Command::Mfmt {
+        mtime,
+        path: path_arg("MFMT", path)?,
+    })
 }
 
 fn single_letter(arg: Option<&[u8]>, verb: &'static str) -> Result<u8, ParseError> {
@@ -584,12 +681,45 @@ mod tests {
         assert_eq!(p("REST stream"), Ok(Command::RestStream));
         assert!(p("REST -1").is_err());
         assert!(p("REST 99999999999999999999999").is_err());
-        assert_eq!(p("LIST -la"), Ok(Command::List(None)));
         assert_eq!(
-            p("LIST -a -l /pub"),
-            Ok(Command::List(Some(b"/pub".to_vec())))
+            p("LIST -la"),
+            Ok(Command::List(ListArgs {
+                all: true,
+                long: true,
+                ..ListArgs::default()
+            }))
         );
-        assert_eq!(p("NLST"), Ok(Command::Nlst(None)));
+        assert_eq!(
+            p("LIST -A -R /pub"),
+            Ok(Command::List(ListArgs {
+                almost_all: true,
+                path: Some(b"/pub".to_vec()),
+                ..ListArgs::default()
+            }))
+        );
+        assert_eq!(p("NLST"), Ok(Command::Nlst(ListArgs::default())));
+        assert_eq!(
+            p("MFMT 20251125041400 a b.txt"),
+            Ok(Command::Mfmt {
+                mtime: 1_764_044_040,
+                path: b"a b.txt".to_vec()
+            })
+        );
+        assert_eq!(
+            p("MFMT 20251125041400.123 x"),
+            Ok(Command::Mfmt {
+                mtime: 1_764_044_040,
+                path: b"x".to_vec()
+            })
+        );
+        for bad in [
+            "MFMT 2025112504140 x",
+            "MFMT 20251325041400 x",
+            "MFMT 20251125041400",
+            "MFMT 20250230000000 x",
+        ] {
+            assert_eq!(p(bad).unwrap_err().reply_code(), 501, "{bad}");
+        }
         assert_eq!(
             p("OPTS utf8 ON"),
             Ok(Command::Opts {

@@ -9,8 +9,11 @@
 pub mod ascii;
 pub mod auth;
 pub mod command;
+pub mod digest;
+pub mod glob;
 pub mod line;
 pub mod listing;
+pub mod perm_facts;
 pub mod policy;
 pub mod proxy;
 pub mod reply;

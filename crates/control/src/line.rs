@@ -1,6 +1,10 @@
 //! Control-connection framing: bytes in, bounded lines out.
 //!
-//! Lines end with CRLF or a bare LF. Telnet commands (RFC 854) are removed as RFC 959
+//! Lines end with CRLF (RFC 959's Telnet end of line) or, as vsftpd also accepts, a
+//! bare LF. A CR left over from an `LF CR` pair is part of that line end, and a blank
+//! line is no command at all: it gets no reply, so `STOR name\n\r\n` is one command
+//! with one reply and the client stays in step. A CR elsewhere stays in the line (the
+//! parser refuses it in paths). Telnet commands (RFC 854) are removed as RFC 959
 //! asks: `IAC IAC` is a data byte 0xFF, `IAC WILL/WONT/DO/DONT x` and the other
 //! two-byte commands are dropped; IP and DM (sent around ABOR) are remembered as an
 //! interrupt. A line longer than the bound is discarded up to its newline and reported
@@ -40,6 +44,8 @@ pub struct LineReader {
     discarding: bool,
     telnet: Telnet,
     interrupt: bool,
+    /// The previous line ended with a bare LF: a CR starting this one belongs to it.
+    after_bare_lf: bool,
     ready: std::collections::VecDeque<Result<Vec<u8>, LineError>>,
 }
 
@@ -52,6 +58,7 @@ impl LineReader {
             discarding: false,
             telnet: Telnet::Data,
             interrupt: false,
+            after_bare_lf: false,
             ready: std::collections::VecDeque::new(),
         }
     }
@@ -108,8 +115,15 @@ impl LineReader {
                 return;
             }
             let mut line = std::mem::take(&mut self.current);
-            if line.last() == Some(&b'\r') {
+            let bare_lf = line.last() != Some(&b'\r');
+            if !bare_lf {
                 line.pop();
+            }
+            if std::mem::replace(&mut self.after_bare_lf, bare_lf) && line.first() == Some(&b'\r') {
+                line.remove(0);
+            }
+            if line.is_empty() {
+                return;
             }
             // The buffer allows one byte more for the CR; without one it is too long.
             if line.len() > self.max_line {
@@ -166,6 +180,24 @@ mod tests {
         );
         r.push(b"OP\r\n");
         assert_eq!(lines(&mut r), vec![Ok(b"NOOP".to_vec())]);
+    }
+
+    #[test]
+    fn lf_cr_is_one_line_end_and_blank_lines_are_no_commands() {
+        let mut r = LineReader::new(100);
+        r.push(b"STOR name\n\r\nNOOP\n\rPWD\r\n\r\n\nSYST\r\n");
+        assert_eq!(
+            lines(&mut r),
+            vec![
+                Ok(b"STOR name".to_vec()),
+                Ok(b"NOOP".to_vec()),
+                Ok(b"PWD".to_vec()),
+                Ok(b"SYST".to_vec())
+            ]
+        );
+        // A CR after a CRLF line is not a line end: it stays (and the parser refuses it).
+        r.push(b"\rX\r\n");
+        assert_eq!(lines(&mut r), vec![Ok(b"\rX".to_vec())]);
     }
 
     #[test]

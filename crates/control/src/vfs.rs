@@ -309,6 +309,35 @@ impl Vfs {
         Ok(std::fs::rename(&from.real, &to.real)?)
     }
 
+    /// chmod (SITE CHMOD), through the checked symlink-free path.
+    pub fn set_mode(&self, r: &Resolved, mode: u32) -> Result<(), VfsError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = r.open_path();
+        std::fs::symlink_metadata(path)?;
+        Ok(std::fs::set_permissions(
+            path,
+            std::fs::Permissions::from_mode(mode),
+        )?)
+    }
+
+    /// Set the modification time (MFMT), leaving the access time; a symlink in the
+    /// checked path is not followed.
+    pub fn set_mtime(&self, r: &Resolved, unix_secs: i64) -> Result<(), VfsError> {
+        use rustix::fs::{AtFlags, Timespec, Timestamps, CWD, UTIME_OMIT};
+        let times = Timestamps {
+            last_access: Timespec {
+                tv_sec: 0,
+                tv_nsec: UTIME_OMIT,
+            },
+            last_modification: Timespec {
+                tv_sec: unix_secs,
+                tv_nsec: 0,
+            },
+        };
+        rustix::fs::utimensat(CWD, r.open_path(), &times, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| VfsError::from(io::Error::from(e)))
+    }
+
     /// A name in `dir` that does not exist yet, for STOU.
     pub fn unique_name(&self, dir: &Resolved, hint: &[u8]) -> Result<Resolved, VfsError> {
         let pid = std::process::id();

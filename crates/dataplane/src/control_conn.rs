@@ -37,8 +37,12 @@ use crate::tls::{self, SessionTls};
 use crate::transfer::{self, Requester};
 use crate::worker::{RunState, Worker};
 
-/// Commands waiting behind a running transfer; more is a misbehaving client.
-const MAX_QUEUED: usize = 32;
+/// Bytes of commands waiting behind a transfer or a password check; more is a flood.
+/// Each queued command counts its line plus a fixed overhead, so a client pipelining a
+/// thousand short commands (or blank-free junk) fits and memory stays bounded.
+const MAX_QUEUED_BYTES: usize = 256 * 1024;
+/// What a queued command costs beyond its bytes.
+const QUEUED_OVERHEAD: usize = 64;
 /// Control reads are small: lines are bounded and the framer keeps partial lines. Each
 /// idle session holds its read buffer in the pending recv, so this is per-session memory.
 const READ_BUF: usize = 1024;
@@ -301,7 +305,8 @@ impl Connection {
         }
         let config = self.worker.config.clone();
         let mut state = self.worker.state.clone();
-        let mut queue: VecDeque<Result<Command, ParseError>> = VecDeque::new();
+        let mut queue: VecDeque<(Result<Command, ParseError>, usize)> = VecDeque::new();
+        let mut queued_bytes = 0usize;
         let mut idle_deadline = Instant::now() + config.idle_timeout;
         let mut close_when_idle = false;
         let mut rate = CommandRate::new(
@@ -311,9 +316,10 @@ impl Connection {
         );
         loop {
             while !self.session.busy() {
-                let Some(command) = queue.pop_front() else {
+                let Some((command, cost)) = queue.pop_front() else {
                     break;
                 };
+                queued_bytes -= cost;
                 match self.command(command).await {
                     Flow::Continue => {}
                     Flow::Close => return,
@@ -358,24 +364,26 @@ impl Connection {
                         tokio::time::sleep(wait).await;
                     }
                     idle_deadline = Instant::now() + config.idle_timeout;
-                    let command = match input {
+                    // An over-long line is answered in its turn, like any other command.
+                    let (command, cost) = match input {
                         None => return,
-                        Some(Input::TooLong) => {
-                            if self.write_reply(Reply::new(500, "Command line too long.")).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                        Some(Input::Line(line)) => command::parse(&line),
+                        Some(Input::TooLong) => (Err(ParseError::LineTooLong), QUEUED_OVERHEAD),
+                        Some(Input::Line(line)) => (command::parse(&line), line.len() + QUEUED_OVERHEAD),
                         // Only sent while a handshake is awaited (handled there).
                         Some(Input::Secured(_) | Input::TlsFailed) => return,
                     };
-                    if self.session.busy() && !Session::runs_during_transfer(&command) {
-                        if queue.len() >= MAX_QUEUED {
+                    // ABOR and STAT answer at once during a transfer (RFC 959); during a
+                    // password check nothing may overtake the 230/530.
+                    let must_wait = self.session.busy()
+                        && !(self.session.transfer_in_progress()
+                            && Session::runs_during_transfer(&command));
+                    if must_wait {
+                        if queued_bytes + cost > MAX_QUEUED_BYTES {
                             let _ = self.write_reply(Reply::new(421, "Too many commands queued; closing.")).await;
                             return;
                         }
-                        queue.push_back(command);
+                        queued_bytes += cost;
+                        queue.push_back((command, cost));
                     } else {
                         match self.command(command).await {
                             Flow::Continue => {}
@@ -538,6 +546,14 @@ impl Connection {
                     .send(Upgrade::Start(session_tls.control.clone()));
                 self.session_tls = Some(session_tls);
                 return Flow::AwaitTls;
+            }
+            Action::Hash { path, key } => {
+                tokio_uring::spawn(crate::hash_jobs::run(
+                    path,
+                    key,
+                    self.worker.hash_jobs.clone(),
+                    self.event_tx.clone(),
+                ));
             }
             Action::Close => return Flow::Close,
         }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod control_conn;
 pub mod data_channel;
 pub mod files;
+pub mod hash_jobs;
 pub mod metrics;
 pub mod net;
 pub mod page_cache;

@@ -66,11 +66,22 @@ pub async fn run(
     let clock = Instant::now();
     let progress = Rc::new(Cell::new(Instant::now()));
     let bytes = Rc::new(Cell::new(0u64));
+    // Waiting for the client to connect to a passive port is bounded by
+    // `timeouts.passive_secs`; once connected, a stall is bounded by `data_secs`.
+    let limit = Cell::new(match channel {
+        DataChannel::Passive(_) => worker.config.passive_timeout,
+        DataChannel::Active(_) => worker.config.data_timeout,
+    });
     let body = transfer_body(
-        &worker, channel, &request, &who, &cancel, &events, &progress, &bytes, tls,
+        &worker, channel, &request, &who, &cancel, &events, &progress, &bytes, tls, &limit,
     );
     tokio::pin!(body);
-    let watchdog = stall_watchdog(&progress, worker.config.data_timeout, &cancel);
+    let step = (worker
+        .config
+        .passive_timeout
+        .min(worker.config.data_timeout))
+    .max(std::time::Duration::from_millis(100));
+    let watchdog = stall_watchdog(&progress, &limit, step, &cancel);
     let result = tokio::select! {
         r = &mut body => Some(r),
         _ = watchdog => None,
@@ -104,15 +115,19 @@ pub async fn run(
     let _ = events.send(event);
 }
 
+/// Cancel the transfer once nothing moved for `limit` (which changes when the data
+/// connection is up). It wakes at least every `step`, so a shorter limit set while it
+/// sleeps takes effect within one step.
 async fn stall_watchdog(
     progress: &Cell<Instant>,
-    timeout: std::time::Duration,
+    limit: &Cell<std::time::Duration>,
+    step: std::time::Duration,
     cancel: &CancelToken,
 ) {
     loop {
-        let deadline = progress.get() + timeout;
+        let deadline = (progress.get() + limit.get()).min(Instant::now() + step);
         tokio::time::sleep_until(deadline.into()).await;
-        if progress.get() + timeout <= Instant::now() {
+        if progress.get() + limit.get() <= Instant::now() {
             cancel.cancel(CancelReason::Stalled);
             return;
         }
@@ -130,9 +145,10 @@ async fn transfer_body(
     progress: &Cell<Instant>,
     bytes: &Cell<u64>,
     tls: Option<tls::SessionTls>,
+    limit: &Cell<std::time::Duration>,
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
-    let prepared = prepare(worker, request)?;
+    let prepared = prepare(worker, request).await?;
     // Caps in force when the transfer starts hold for all of it; listings are not capped.
     let pacer = match &prepared {
         Prepared::Send { .. } => pacer(worker, who, Flow::Download),
@@ -146,6 +162,7 @@ async fn transfer_body(
             TransferFailure::DataConnection
         })?;
     let sock = connection.stream.clone();
+    limit.set(worker.config.data_timeout);
     progress.set(Instant::now());
     let _ = events.send(Event::DataConnected);
     let moved = |counter| Moved {
@@ -200,7 +217,7 @@ async fn transfer_body(
             Prepared::Listing(listing) => {
                 bump(&worker.metrics.listings);
                 let moved = moved(&worker.metrics.bytes_out);
-                tls::data::send_listing(&stream, listing, CHUNK, &moved).await
+                tls::data::send_listing(&stream, *listing, CHUNK, &moved).await
             }
         };
         drop(stream);
@@ -232,7 +249,7 @@ async fn transfer_body(
         }
         Prepared::Listing(stream) => {
             bump(&worker.metrics.listings);
-            send_listing(&sock, stream, &moved(&worker.metrics.bytes_out)).await
+            send_listing(&sock, *stream, &moved(&worker.metrics.bytes_out)).await
         }
     };
     // Closing after a complete send still delivers the queued bytes (no SO_LINGER);
@@ -260,10 +277,10 @@ fn pacer(worker: &Worker, who: &Requester, flow: Flow) -> Pacer {
 enum Prepared {
     Send { file: Rc<File>, offset: u64 },
     Receive(Upload),
-    Listing(ListingStream),
+    Listing(Box<ListingStream>),
 }
 
-fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, TransferFailure> {
+async fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, TransferFailure> {
     let no_symlinks = request.no_symlinks;
     match &request.kind {
         TransferKind::Retr { path, offset } => {
@@ -284,18 +301,22 @@ fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, Trans
             Upload::open(path, *mode, worker.config.atomic_uploads, no_symlinks)
                 .map(Prepared::Receive)
         }
-        TransferKind::Listing {
-            path,
-            format,
-            perms,
-        } => ListingStream::open(path, *format, SystemTime::now(), *perms)
-            .map(Prepared::Listing)
-            .map_err(|e| {
-                if files::is_sandbox_refusal(path, &e) {
-                    warn!(path = %path.display(), "listing refused by the sandbox: the folder lies outside the served roots and `sandbox.extra_read_paths`");
-                }
-                TransferFailure::FileUnavailable
-            }),
+        TransferKind::Listing(listing) => {
+            // Reading and sorting a big folder's names takes a while (tens of ms for
+            // 100,000): on the blocking pool, so this core's other sessions go on.
+            let listing = listing.clone();
+            let path = listing.path.clone();
+            tokio::task::spawn_blocking(move || ListingStream::start(&listing, SystemTime::now()))
+                .await
+                .map_err(|_| TransferFailure::Local)?
+                .map(|s| Prepared::Listing(Box::new(s)))
+                .map_err(|e| {
+                    if files::is_sandbox_refusal(&path, &e) {
+                        warn!(path = %path.display(), "listing refused by the sandbox: the folder lies outside the served roots and `sandbox.extra_read_paths`");
+                    }
+                    TransferFailure::FileUnavailable
+                })
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Worker {
     /// Bounds concurrent password checks: each argon2 verification takes ~19 MiB and
     /// milliseconds of CPU, so a login flood must queue, not spawn a thread per login.
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Bounds concurrent HASH computations (each reads a whole file on the blocking pool).
+    pub hash_jobs: Arc<tokio::sync::Semaphore>,
 }
 
 /// Size of the pooled TLS transfer buffers.
@@ -274,6 +276,9 @@ fn run_worker(
         metrics,
         state,
         password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_PER_WORKER)),
+        hash_jobs: Arc::new(tokio::sync::Semaphore::new(
+            crate::hash_jobs::HASH_JOBS_PER_WORKER,
+        )),
     });
     runtime.block_on(worker_main(worker, listeners));
 }

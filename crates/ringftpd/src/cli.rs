@@ -76,6 +76,9 @@ pub struct Overrides {
     /// Abort transfers without progress for this many seconds.
     #[arg(long, global = true, value_name = "SECS")]
     pub data_timeout: Option<u64>,
+    /// Wait this many seconds for a client to connect to a passive port.
+    #[arg(long, global = true, value_name = "SECS")]
+    pub passive_timeout: Option<u64>,
     /// Maximum concurrent sessions.
     #[arg(long, global = true)]
     pub max_sessions: Option<usize>,

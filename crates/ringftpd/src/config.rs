@@ -376,6 +376,9 @@ impl FileConfig {
         if let Some(s) = o.data_timeout {
             self.timeouts.data_secs = s;
         }
+        if let Some(s) = o.passive_timeout {
+            self.timeouts.passive_secs = s;
+        }
         if let Some(n) = o.max_sessions {
             self.limits.max_sessions = n;
         }

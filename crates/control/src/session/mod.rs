@@ -22,9 +22,11 @@ use crate::vfs::{Permissions, Resolved, Vfs, VfsError, VirtualPath};
 
 mod data_channel;
 mod file_ops;
+mod hash;
 mod listings;
 mod login;
 mod navigation;
+mod site;
 mod tls;
 mod transfers;
 
@@ -73,6 +75,12 @@ pub enum Action {
     /// unread, run the TLS server handshake on the control connection and report
     /// [`Event::TlsEstablished`]; close the connection if the handshake fails.
     StartTls,
+    /// Hash a file off the event loop (bounded, through the digest cache) and report
+    /// [`Event::HashDone`].
+    Hash {
+        path: PathBuf,
+        key: crate::digest::DigestKey,
+    },
     /// Close the control connection once the replies are written.
     Close,
 }
@@ -110,11 +118,7 @@ pub enum TransferKind {
     /// Receive into `path`.
     Store { path: PathBuf, mode: StoreMode },
     /// Send a directory listing.
-    Listing {
-        path: PathBuf,
-        format: ListFormat,
-        perms: Permissions,
-    },
+    Listing(Box<listing::ListingRequest>),
 }
 
 /// How an upload lands in its file.
@@ -147,6 +151,8 @@ pub enum Event {
     LoginChecked(Option<Account>),
     /// The control connection's TLS handshake completed.
     TlsEstablished,
+    /// The outcome of [`Action::Hash`]: the hex digest, or `None` if hashing failed.
+    HashDone(Option<String>),
 }
 
 /// Why a transfer failed, as far as the client needs to know.
@@ -268,6 +274,10 @@ pub struct Session {
     /// Reply text for the 150 of the pending transfer.
     opening: String,
     tls: tls::TlsState,
+    /// Algorithm HASH uses (OPTS HASH).
+    hash_algorithm: crate::digest::HashAlgorithm,
+    /// A digest being computed by the data plane.
+    hashing: Option<hash::PendingHash>,
 }
 
 const FEATURES: &[&str] = &[
@@ -276,6 +286,7 @@ const FEATURES: &[&str] = &[
     "EPSV",
     "HOST",
     "MDTM",
+    "MFMT",
     "MLST type*;size*;modify*;perm*;unique*;",
     "PASV",
     "PBSZ",
@@ -284,9 +295,14 @@ const FEATURES: &[&str] = &[
     "SIZE",
     "TVFS",
     "UTF8",
+    "XCRC",
+    "XMD5",
+    "XSHA1",
+    "XSHA256",
+    "XSHA512",
 ];
 
-const HELP_VERBS: &str = "ABOR ACCT ALLO APPE AUTH CCC CDUP CWD DELE EPRT EPSV FEAT HELP HOST LIST MDTM MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER";
+const HELP_VERBS: &str = "ABOR ACCT ALLO APPE AUTH CCC CDUP CWD DELE EPRT EPSV FEAT HASH HELP HOST LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCRC XMD5 XSHA1 XSHA256 XSHA512";
 
 impl Session {
     /// A new session for a control connection from `peer` accepted on `local`.
@@ -305,6 +321,8 @@ impl Session {
             transfer: TransferState::Idle,
             opening: String::new(),
             tls: tls::TlsState::default(),
+            hash_algorithm: crate::digest::HashAlgorithm::Sha256,
+            hashing: None,
         }
     }
 
@@ -334,7 +352,9 @@ impl Session {
     /// True while the data plane works for this session (a transfer or a password
     /// check); commands other than ABOR and STAT wait until it is done.
     pub fn busy(&self) -> bool {
-        self.transfer_in_progress() || matches!(self.login, Login::Verifying)
+        self.transfer_in_progress()
+            || matches!(self.login, Login::Verifying)
+            || self.hashing.is_some()
     }
 
     /// The settings this session runs with.
@@ -372,6 +392,7 @@ impl Session {
                         .filter(|f| self.config.tls.available || !tls_only.contains(f))
                         .map(|f| f.to_string()),
                 );
+                lines.push(self.hash_feature());
                 lines.push("End".into());
                 Step {
                     replies: vec![Reply::multi(211, lines)],
@@ -391,6 +412,7 @@ impl Session {
                 )],
                 ..Step::default()
             },
+            Command::Opts { name, value } if name == "HASH" => self.opts_hash(&value),
             Command::Opts { name, value } => opts(&name, &value),
             Command::Host(_) => match self.login {
                 Login::LoggedIn(_) => Step::reply(503, "HOST must come before login."),
@@ -476,9 +498,15 @@ impl Session {
             Command::Stor(path) => self.store(&path, false),
             Command::Appe(path) => self.store(&path, true),
             Command::Stou => self.store_unique(),
-            Command::List(path) => self.listing(path, ListFormat::List),
-            Command::Nlst(path) => self.listing(path, ListFormat::Nlst),
-            Command::Mlsd(path) => self.listing(path, ListFormat::Mlsd),
+            Command::List(args) => self.listing(args, ListFormat::List),
+            Command::Nlst(args) => self.listing(args, ListFormat::Nlst),
+            Command::Mlsd(path) => self.listing(
+                crate::command::ListArgs {
+                    path,
+                    ..Default::default()
+                },
+                ListFormat::Mlsd,
+            ),
             Command::Mlst(path) => self.mlst(path),
             Command::Size(path) => self.size(&path),
             Command::Mdtm(path) => self.mdtm(&path),
@@ -487,13 +515,10 @@ impl Session {
             Command::Dele(path) => self.modify(&path, Modify::DeleteFile),
             Command::Rmd(path) => self.modify(&path, Modify::RemoveDir),
             Command::Mkd(path) => self.modify(&path, Modify::MakeDir),
-            Command::Site(arg) => {
-                if arg.eq_ignore_ascii_case(b"help") {
-                    Step::reply(214, "No SITE commands are available.")
-                } else {
-                    Step::reply(500, "Unknown SITE command.")
-                }
-            }
+            Command::Site(arg) => self.site(&arg),
+            Command::Mfmt { mtime, path } => self.mfmt(mtime, &path),
+            Command::Hash(path) => self.hash(&path, None),
+            Command::XHash { algorithm, path } => self.hash(&path, Some(algorithm)),
             Command::Stat(Some(path)) => self.stat_path(&path),
             // Handled before the login check.
             Command::User(_)
@@ -583,6 +608,7 @@ impl Session {
                 self.abort_replies()
             }
             Event::TlsEstablished => self.on_tls_established(),
+            Event::HashDone(digest) => self.hash_done(digest),
             Event::LoginChecked(account) => {
                 if matches!(self.login, Login::Verifying) {
                     self.finish_login(account)

@@ -51,11 +51,12 @@ mod tests {
         s.on_event(Event::PassiveListening("127.0.0.1:50001".parse().unwrap()));
         match run(&mut s, "LIST -la").action {
             Some(Action::Transfer(TransferRequest {
-                kind: TransferKind::Listing { format, .. },
+                kind: TransferKind::Listing(request),
                 ascii,
                 ..
             })) => {
-                assert_eq!(format, ListFormat::List);
+                assert_eq!(request.format, ListFormat::List);
+                assert_eq!(request.hidden, crate::listing::Hidden::All);
                 assert!(ascii);
             }
             other => panic!("expected listing, got {other:?}"),
