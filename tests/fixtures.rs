@@ -117,14 +117,8 @@ pub fn assert_mirrored(root: &Path, copy: &Path, ignore: &[&str]) {
     }
 }
 
-/// A users file with one account, its password hashed by `ringftpd hash-password`.
-pub fn users_file(
-    dir: &Path,
-    name: &str,
-    password: &str,
-    perms: &str,
-    root: Option<&Path>,
-) -> PathBuf {
+/// The argon2id hash `ringftpd hash-password` prints for `password`.
+pub fn hash_password(password: &str) -> String {
     use std::io::Write;
     let mut child = Command::new(crate::binary("ringftpd"))
         .arg("hash-password")
@@ -140,7 +134,18 @@ pub fn users_file(
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "hash-password failed");
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A users file with one account, its password hashed by `ringftpd hash-password`.
+pub fn users_file(
+    dir: &Path,
+    name: &str,
+    password: &str,
+    perms: &str,
+    root: Option<&Path>,
+) -> PathBuf {
+    let hash = hash_password(password);
     let root = root
         .map(|r| format!("root = \"{}\"\n", r.display()))
         .unwrap_or_default();

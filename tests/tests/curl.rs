@@ -95,22 +95,7 @@ fn users_file(
     password: &str,
     perms: &str,
 ) -> std::path::PathBuf {
-    use std::io::Write;
-    let mut child = Command::new(ringftp_tests::binary("ringftpd"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let hash = ringftp_tests::fixtures::hash_password(password);
     let path = dir.join("users.toml");
     std::fs::write(
         &path,

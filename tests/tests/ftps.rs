@@ -257,21 +257,7 @@ fn socket_fds(pid: u32) -> usize {
 }
 
 fn hash_password(password: &str) -> String {
-    let mut child = Command::new(ringftp_tests::binary("ringftpd"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    ringftp_tests::fixtures::hash_password(password)
 }
 
 #[test]

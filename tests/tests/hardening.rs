@@ -260,18 +260,7 @@ fn failed_logins_are_delayed_then_the_address_is_blocked() {
     let root = tree();
     let delay = Duration::from_millis(400);
     // A real account, so both an unknown user and a wrong password are tried.
-    let hashed = Command::new(ringftp_tests::binary("ringftpd"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(b"s3cret\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(hashed.status.success());
-    let hash = String::from_utf8(hashed.stdout).unwrap();
+    let hash = ringftp_tests::fixtures::hash_password("s3cret\n");
     let users = root.path().join("users.toml");
     std::fs::write(
         &users,

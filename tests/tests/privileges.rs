@@ -7,7 +7,7 @@
 //! The port-21 tests need root (CI runs as root) and the fixed port: they fail with a
 //! clear message when either is missing, and take turns on the port.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -70,21 +70,6 @@ fn served_tree() -> tempfile::TempDir {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     root
-}
-
-fn hash_password(password: &str) -> String {
-    let out = Command::new(ringftp_tests::binary("ringftpd"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(password.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn user_entry(name: &str, hash: &str, root: &Path, perms: &str) -> String {
@@ -237,7 +222,7 @@ fn serve_as_nobody(active_source_port: u16) -> u16 {
     let logs = world_readable_dir();
     std::os::unix::fs::chown(logs.path(), Some(NOBODY), Some(NOBODY)).unwrap();
     let users = conf_dir.path().join("users.toml");
-    let hash = hash_password("s3cret");
+    let hash = ringftp_tests::fixtures::hash_password("s3cret");
     std::fs::write(&users, user_entry("alice", &hash, root.path(), "\"read\"")).unwrap();
     let toml = format!(
         "root = {root:?}\nlisten = [\"127.0.0.1:21\"]\nworkers = 2\nrun_as = \"nobody\"\n\
@@ -346,7 +331,7 @@ fn a_reload_adding_a_root_outside_the_sandbox_is_refused() {
     std::fs::write(outside.path().join("secret.txt"), b"outside").unwrap();
     let conf_dir = tempfile::tempdir().unwrap();
     let users = conf_dir.path().join("users.toml");
-    let hash = hash_password("pw");
+    let hash = ringftp_tests::fixtures::hash_password("pw");
     let alice = user_entry("alice", &hash, root.path(), "\"read\"");
     std::fs::write(&users, &alice).unwrap();
     let toml = format!(

@@ -270,16 +270,7 @@ fn uploads_are_capped_alike() {
 
 /// A users file with `alice` (password `s3cret`), who may read and write.
 fn users_file(dir: &Path) -> PathBuf {
-    let mut child = Command::new(binary("ringftpd"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"s3cret").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let hash = ringftp_tests::fixtures::hash_password("s3cret");
     let path = dir.join("users.toml");
     std::fs::write(
         &path,
