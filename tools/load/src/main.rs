@@ -161,7 +161,7 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
     } else {
         print!("{}", report.table());
     }
-    Ok(if stats.sessions_ok > 0 {
+    Ok(if stats.sessions_ok + stats.sessions_cut > 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

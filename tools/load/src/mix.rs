@@ -40,7 +40,9 @@ impl Mix {
                 line: i + 1,
                 text: line.to_string(),
             };
-            let (path, weight) = line.rsplit_once(char::is_whitespace).ok_or_else(malformed)?;
+            let (path, weight) = line
+                .rsplit_once(char::is_whitespace)
+                .ok_or_else(malformed)?;
             let path = path.trim_end();
             if path.is_empty() {
                 return Err(malformed());

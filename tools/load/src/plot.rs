@@ -108,7 +108,12 @@ fn ensure_font() -> Result<(), PlotError> {
 }
 
 /// Draws the chart of `series` into `path` (.svg or .png).
-pub fn draw(path: &Path, title: &str, series: &[Series], latency: Latency) -> Result<(), PlotError> {
+pub fn draw(
+    path: &Path,
+    title: &str,
+    series: &[Series],
+    latency: Latency,
+) -> Result<(), PlotError> {
     let format = format_of(path)?;
     ensure_font()?;
     let size = (1000, 900);
@@ -162,7 +167,15 @@ fn draw_on<DB: DrawingBackend>(
         .iter()
         .map(|s| s.points.iter().map(|p| (p.t_s, p.sessions_per_s)).collect())
         .collect();
-    panel(&panels[1], x.clone(), "sessions ended/s", series, &sessions, &[]).map_err(err)?;
+    panel(
+        &panels[1],
+        x.clone(),
+        "sessions ended/s",
+        series,
+        &sessions,
+        &[],
+    )
+    .map_err(err)?;
     let (p50, p99): (Vec<_>, Vec<_>) = series
         .iter()
         .map(|s| {

@@ -387,7 +387,10 @@ mod tests {
         assert!(t.contains("transfer: short read x1"));
         assert!(t.contains("core   0          7  100.0%"));
         assert!(t.contains("1 cut at the end"), "{t}");
-        assert!(t.contains("per-session rate MiB/s (2 sessions): p1 1.00"), "{t}");
+        assert!(
+            t.contains("per-session rate MiB/s (2 sessions): p1 1.00"),
+            "{t}"
+        );
         r.passive_ports = Some(vec![PortSizing {
             core: 1,
             peak_in_use: 40,

@@ -42,7 +42,7 @@ pub enum ScenarioError {
     },
     #[error("stor size: {0}")]
     Size(#[from] UnitError),
-    #[error("cannot read path list {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     ReadList {
         path: String,
         source: std::io::Error,
@@ -304,10 +304,14 @@ mod tests {
             Scenario::from_words(&words("login-only"), no_file, "").unwrap(),
             Scenario::LoginOnly
         );
-        let list = Scenario::from_words(&words("retr-list paths.txt"), |p| {
-            assert_eq!(p, "paths.txt");
-            Ok("# comment\n/a\n\n /b \n".into())
-        }, "")
+        let list = Scenario::from_words(
+            &words("retr-list paths.txt"),
+            |p| {
+                assert_eq!(p, "paths.txt");
+                Ok("# comment\n/a\n\n /b \n".into())
+            },
+            "",
+        )
         .unwrap();
         assert_eq!(list, Scenario::RetrList(vec!["/a".into(), "/b".into()]));
         assert_eq!(list.download_paths().len(), 2);

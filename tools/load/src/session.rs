@@ -174,8 +174,18 @@ async fn session(
         think(plan.think_time, stop_at).await;
         if plan.scenario.uses_data_channel() {
             let cut_at = stop_at.filter(|_| plan.cut_at_end);
-            let ended =
-                transfer(plan, rec, &mut ctl, mode, &mut epsv_ok, seq, k, cut_at, moved).await?;
+            let ended = transfer(
+                plan,
+                rec,
+                &mut ctl,
+                mode,
+                &mut epsv_ok,
+                seq,
+                k,
+                cut_at,
+                moved,
+            )
+            .await?;
             if ended == Ended::Cut {
                 // A client whose time is up just goes away, as a user closing it would.
                 return Ok(Ended::Cut);
@@ -466,17 +476,22 @@ where
 }
 
 /// Sleeps until a paced transfer that has moved `done` bytes since `since` may move more;
-/// false when `cut_at` comes first.
+/// false (after sleeping until `cut_at`) when the end of the run comes first.
 async fn pace_wait(pace: Option<Pace>, since: Instant, done: u64, cut_at: Option<Instant>) -> bool {
     let Some(pace) = pace else {
         return true;
     };
     let due = since + pace.due(done);
-    if cut_at.is_some_and(|c| c <= due) {
-        return false;
+    match cut_at {
+        Some(cut) if cut <= due => {
+            tokio::time::sleep_until(cut).await;
+            false
+        }
+        _ => {
+            tokio::time::sleep_until(due).await;
+            true
+        }
     }
-    tokio::time::sleep_until(due).await;
-    true
 }
 
 /// Reads a download to EOF into the thread's scratch buffer (no faster than the read
@@ -558,7 +573,9 @@ async fn send_upload(
     size: u64,
     cut_at: Option<Instant>,
 ) -> Result<Progressed, FtpError> {
-    let chunk = plan.write_pace.map_or(WRITE_CHUNK, |p| p.chunk(WRITE_CHUNK)) as u64;
+    let chunk = plan
+        .write_pace
+        .map_or(WRITE_CHUNK, |p| p.chunk(WRITE_CHUNK)) as u64;
     let started = Instant::now();
     let mut sent = 0;
     while sent < size {

@@ -102,7 +102,10 @@ mod tests {
             assert_eq!(client.local_addr().unwrap().ip(), source);
             // The kernel doubles the asked size for its bookkeeping.
             let server_buf = socket2::SockRef::from(&server).recv_buffer_size().unwrap();
-            assert!((64 * 1024..=128 * 1024).contains(&server_buf), "{server_buf}");
+            assert!(
+                (64 * 1024..=128 * 1024).contains(&server_buf),
+                "{server_buf}"
+            );
             client.write_all(b"hi").await.unwrap();
             let mut buf = [0u8; 2];
             server.read_exact(&mut buf).await.unwrap();

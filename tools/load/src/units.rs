@@ -144,10 +144,7 @@ mod tests {
         assert_eq!(parse_rate("200KiB"), Ok(200 * 1024));
         assert_eq!(parse_rate("256KiB/s"), Ok(256 * 1024));
         assert_eq!(parse_rate("1.5MB/s"), Ok(1_500_000));
-        assert!(matches!(
-            parse_rate("fast/s"),
-            Err(UnitError::Malformed(_))
-        ));
+        assert!(matches!(parse_rate("fast/s"), Err(UnitError::Malformed(_))));
     }
 
     #[test]

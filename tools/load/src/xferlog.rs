@@ -188,10 +188,7 @@ Mon Dec  1 04:14:00 2025 0 192.0.2.7 4096 /srv/ftp/pub/small.txt b _ o a anonymo
         assert_eq!(r.entries[2].bytes, 777);
         assert_eq!(r.entries[2].offset, Duration::from_secs(61));
         // A space-padded day six days later.
-        assert_eq!(
-            r.entries[3].offset,
-            Duration::from_secs(6 * 86_400 + 1)
-        );
+        assert_eq!(r.entries[3].offset, Duration::from_secs(6 * 86_400 + 1));
         assert_eq!(r.download_paths, ["pub/file.iso", "pub/small.txt"]);
         assert_eq!(r.offset(2, 10.0), Some(Duration::from_millis(6_100)));
         assert_eq!(r.offset(9, 1.0), None);
@@ -208,7 +205,10 @@ Mon Dec  1 04:14:00 2025 0 192.0.2.7 4096 /srv/ftp/pub/small.txt b _ o a anonymo
             Err(XferlogError::Fields { line: 1 })
         ));
         assert!(matches!(
-            Replay::parse("Tue Nov 25 04:14:10 2025 1 h many /a b _ o a u ftp 0 * c", ""),
+            Replay::parse(
+                "Tue Nov 25 04:14:10 2025 1 h many /a b _ o a u ftp 0 * c",
+                ""
+            ),
             Err(XferlogError::Number {
                 what: "byte count",
                 ..
