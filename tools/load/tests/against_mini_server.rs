@@ -280,3 +280,34 @@ fn bad_rates_and_logs_are_clear_cli_errors() {
         assert!(stderr.contains(message), "{args}: {stderr}");
     }
 }
+
+#[test]
+fn ringftp_plot_draws_one_line_per_report() {
+    let addr = start_server();
+    let dir = tempfile::tempdir().unwrap();
+    let mut specs = Vec::new();
+    for name in ["first", "second"] {
+        let (code, r) = load(addr, "retr /f4k -c 2 -d 1200ms --timeline");
+        assert_eq!(code, 0, "{r}");
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, r.to_string()).unwrap();
+        specs.push(format!("{name}={}", path.display()));
+    }
+    let out = dir.path().join("both.svg");
+    let status = Command::new(env!("CARGO_BIN_EXE_ringftp-plot"))
+        .arg(&out)
+        .args(&specs)
+        .args(["--title", "two runs"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("first") && svg.contains("second") && svg.contains("two runs"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_ringftp-plot"))
+        .arg(&out)
+        .arg("nameonly")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=REPORT.json"));
+}
