@@ -149,6 +149,7 @@ cleanup() {
     stop_server
     if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
     remove_installed || true
+    if [[ "$FTP_ACCOUNT_OURS" == 1 ]]; then userdel ftp 2>/dev/null || true; fi
     restore_packages || true
     if [[ "$POLICY_OURS" == 1 ]]; then rm -f "$POLICY"; fi
     if [[ "$KEEP_BENCH_DIR" != 1 ]]; then
@@ -303,20 +304,31 @@ EOF
     SERVER_PID=$!
 }
 
+# pure-ftpd and ProFTPD run anonymous sessions as the `ftp` account; vsftpd's package
+# creates it and removes it again when vsftpd is swapped out, so make one when it is
+# missing (and delete it at the end).
+FTP_ACCOUNT_OURS=0
+ensure_ftp_account() {
+    getent passwd ftp >/dev/null && return 0
+    useradd --system --home-dir /srv/ftp --shell /usr/sbin/nologin ftp && FTP_ACCOUNT_OURS=1
+}
+
 prepare_pure-ftpd() { [[ -x /usr/sbin/pure-ftpd ]] || apt_install pure-ftpd; }
 start_pure-ftpd() {
     # pure-ftpd serves anonymous users from the home of the `ftp` account. A private mount
     # namespace binds the benchmark folder there for this process only.
     local home
+    ensure_ftp_account || { echo "no ftp account"; return 1; }
     home=$(getent passwd ftp | cut -d: -f6)
     [[ -n "$home" ]] || { echo "no ftp account"; return 1; }
     mkdir -p "$home"
     # -e anonymous only, -H no reverse DNS, -f none no syslog, -c/-C no session caps
     # (Debian's default caps 50 clients), -m 1000 no load-based refusal of downloads,
-    # -p the passive range, -S address,port. Downloads use sendfile where it is built in.
+    # -L lists folders of up to a million entries (default 10,000), -p the passive range,
+    # -S address,port.
     unshare --mount --propagation private sh -c \
-        'mount --bind "$0" "$1" && shift 2 && exec /usr/sbin/pure-ftpd "$@"' \
-        "$DATA" "$home" -S "127.0.0.1,$PUREFTPD_PORT" -e -H -f none -c 20000 -C 20000 -m 1000 \
+        'mount --bind "$0" "$1" && shift && exec /usr/sbin/pure-ftpd "$@"' \
+        "$DATA" "$home" -S "127.0.0.1,$PUREFTPD_PORT" -e -H -f none -c 20000 -C 20000 -m 1000 -L 1000000:5 \
         -p "$PASV_MIN:$PASV_MAX" >"$BENCH_DIR/pure-ftpd.log" 2>&1 &
     SERVER_PID=$!
 }
@@ -325,6 +337,7 @@ prepare_proftpd() { [[ -x /usr/sbin/proftpd ]] || apt_install proftpd-core; }
 start_proftpd() {
     # The performance advice of ProFTPD's docs: sendfile, no reverse DNS or ident, no
     # mod_delay login delays, no transfer/wtmp logs, scoreboard on tmpfs-like /tmp.
+    ensure_ftp_account || { echo "no ftp account"; return 1; }
     cat >"$BENCH_DIR/proftpd.conf" <<EOF
 ServerType standalone
 ServerName "bench"
@@ -338,11 +351,13 @@ Group nogroup
 PidFile $BENCH_DIR/proftpd.pid
 ScoreboardFile $BENCH_DIR/proftpd.scoreboard
 MaxInstances 30000
-TCPBacklog 4096
+TCPBacklog 255
 PassivePorts $PASV_MIN $PASV_MAX
 UseSendfile on
 UseReverseDNS off
-IdentLookups off
+<IfModule mod_ident.c>
+  IdentLookups off
+</IfModule>
 WtmpLog off
 TransferLog none
 SystemLog none
