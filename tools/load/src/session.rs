@@ -598,6 +598,14 @@ async fn send_upload(
         sent += n as u64;
         rec.bytes_up(n as u64);
     }
+    // The last chunk went out early; closing when it is due keeps the whole upload at the
+    // rate, as the slow link would.
+    if !pace_wait(plan.write_pace, started, sent, cut_at).await {
+        return Ok(Progressed {
+            bytes: sent,
+            cut: true,
+        });
+    }
     bounded(plan.timeout, stream.shutdown()).await?;
     Ok(Progressed {
         bytes: sent,

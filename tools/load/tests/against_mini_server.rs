@@ -149,7 +149,7 @@ fn rates(report: &Value) -> (u64, f64, f64) {
 fn read_and_write_rates_cap_every_session() {
     let addr = start_server();
     // 1 MiB at 2 MiB/s: no session can beat the cap, however fast the machine (the pacer
-    // lets one 20 ms chunk run ahead, and the rate counts from the RETR, before it).
+    // waits for each chunk's time before reading on, and before EOF).
     let (code, r) = load(addr, "retr /f1m -c 4 -n 4 --read-rate 2MiB --rcvbuf 64KiB");
     assert_eq!(code, 0, "{r}");
     assert_eq!(r["bytes_down"], 4u64 << 20, "{r}");
