@@ -388,6 +388,7 @@ prepare_unftp() {
 start_unftp() {
     "$UNFTP_ROOT/bin/unftp" --root-dir="$DATA" --bind-address="127.0.0.1:$UNFTP_PORT" \
         --passive-ports="$PASV_MIN-$PASV_MAX" --auth-type=anonymous --log-level=error \
+        --bind-address-http="127.0.0.1:$((UNFTP_PORT + 10))" \
         >"$BENCH_DIR/unftp.log" 2>&1 &
     SERVER_PID=$!
 }
