@@ -74,6 +74,7 @@ fi
 : "${KEEP_BENCH_DIR:=0}"
 : "${UNFTP_ROOT:=$ROOT/target/peers}" # where `cargo install unftp` puts unftp
 : "${RESTORE_PACKAGES:=1}"          # reinstall the FTP server packages found at start
+: "${RINGFTPD_AT:=first}"           # measure ringftpd first or last (alternate between runs)
 
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/ringftp-bench.XXXXXX)}
 DATA=$BENCH_DIR/root
@@ -514,13 +515,15 @@ run_scenario() { # server id args...
     if [[ $id == upload ]]; then rm -f "$DATA"/upload/*; fi
 }
 
-SERVERS=(ringftpd)
+SERVERS=()
+[[ "$RINGFTPD_AT" == last ]] || SERVERS+=(ringftpd)
 for p in $PEERS; do
     case $p in
         vsftpd | pure-ftpd | proftpd | unftp) SERVERS+=("$p") ;;
         *) log "unknown peer $p (vsftpd pure-ftpd proftpd unftp)"; exit 2 ;;
     esac
 done
+[[ "$RINGFTPD_AT" != last ]] || SERVERS+=(ringftpd)
 printf '%s\n' "${SERVERS[@]}" >"$RESULTS/servers.txt"
 : >"$RESULTS/scenarios.txt"
 for s in "${SCENARIOS[@]}"; do
