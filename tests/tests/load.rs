@@ -109,24 +109,29 @@ fn mixed_sessions_with_reuse_and_uploads() {
 #[test]
 fn server_metrics_report_peak_passive_ports_per_core() {
     let root = tree();
+    // Bigger than the socket buffers (a 4 MiB send buffer plus the client's 64 KiB), so
+    // the server is still sending, with its port leased, while the client reads.
+    write_pattern(&root.path().join("f12m"), 12 << 20);
     let mut server = Server::serve(
         root.path(),
         &["--metrics", "127.0.0.1:0", "--passive-ports", "44100-44199"],
     );
     let metrics = server.metrics_addr();
-    // 20 paced sessions of 1 MiB at 4 MiB/s: each holds its passive port for at least
-    // a quarter of a second, so the 100 ms scrapes see ports leased.
+    // 20 paced sessions of 12 MiB at 6 MiB/s: each holds its passive port for over a
+    // second, so the 100 ms scrapes see ports leased.
     let report = load(
         &server,
         &[
             "retr",
-            "f1m",
+            "f12m",
             "-c",
             "20",
             "-n",
             "20",
+            "--rcvbuf",
+            "64KiB",
             "--read-rate",
-            "4MiB",
+            "6MiB",
             "--mode",
             "passive",
             "--server-metrics",
