@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark on loopback: ringftpd and vsftpd serve the same folder and
-# ringftp-load runs the same scenarios against each, in one run, on one machine.
-# Absolute numbers on a shared machine mean little; the ratios are the result.
+# Side-by-side benchmark on loopback: ringftpd and its peers (vsftpd, pure-ftpd, ProFTPD,
+# unFTP) serve the same folder and ringftp-load runs the same scenarios against each, in
+# one run, on one machine. Absolute numbers on a shared machine mean little; the ratios
+# are the result.
 #
-# Usage: benches/compare.sh            (full run, a few minutes)
-#        BENCH_QUICK=1 benches/compare.sh   (short run for CI)
-#        BENCH_SET=tls benches/compare.sh   (FTPS: both servers with the same
-#            self-signed certificate, AUTH TLS + PROT P with session reuse)
+# Usage: benches/compare.sh                  (full run; see benches/README.md for its cost)
+#        BENCH_QUICK=1 benches/compare.sh    (short run)
+#        PEERS="vsftpd unftp" BENCH_ONLY=small,wan benches/compare.sh
 # Every knob is an environment variable; see benches/README.md.
 set -euo pipefail
 
@@ -18,6 +18,12 @@ if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
     : "${BENCH_SMALL_FILES:=200}" "${BENCH_SMALL_CONCURRENCY:=128}"
     : "${BENCH_ACTIVE_CONCURRENCY:=64}" "${BENCH_MIXED:=500}" "${BENCH_RAMP:=1s}" "${BENCH_MID_RAMP:=0s}"
     : "${BENCH_TIMEOUT:=10s}"
+    : "${BENCH_WAN_SESSIONS:=200}" "${BENCH_WAN_DURATION:=10s}" "${BENCH_WAN_MIB:=64}"
+    : "${BENCH_WAN10K_SESSIONS:=1000}" "${BENCH_WAN10K_DURATION:=10s}"
+    : "${BENCH_FLASH_RATE:=200}" "${BENCH_FLASH_DURATION:=5s}"
+    : "${BENCH_COLD_FILES:=8}" "${BENCH_COLD_MIB:=32}"
+    : "${BENCH_UPLOAD_SESSIONS:=8}" "${BENCH_UPLOAD_MIB:=16}"
+    : "${BENCH_LISTING_ENTRIES:=10000}"
 fi
 : "${BENCH_DURATION:=20s}"          # fixed-duration scenarios
 : "${BENCH_BIG_MIB:=1024}"          # size of the single-stream file
@@ -31,15 +37,32 @@ fi
 : "${BENCH_MIXED:=5000}"            # mixed active/passive sessions at once
 : "${BENCH_RAMP:=5s}"               # ramp-up of the mixed scenario
 : "${BENCH_TIMEOUT:=20s}"           # ringftp-load per-phase timeout
-: "${BENCH_SET:=plain}"             # plain (the scenarios below) or tls (FTPS set)
-: "${BENCH_TLS_STREAMS:=64}"        # tls: sessions at once on the 64 MiB file
-: "${BENCH_TLS_COUNT:=128}"         # tls: sessions in total on the 64 MiB file
-: "${BENCH_TLS_SESSIONS:=64}"       # tls: sessions at once, login-only (a handshake each)
-: "${RINGFTPD_PORT:=2221}"
-: "${VSFTPD_PORT:=2222}"
-# Passive ranges sit below the kernel's ephemeral range (32768+), one range per server.
-: "${RINGFTPD_PASV:=20000-24999}"
-: "${VSFTPD_PASV:=25000-29999}"
+: "${BENCH_WAN_SESSIONS:=2000}"     # wan: slow readers at once
+: "${BENCH_WAN_RATE:=256KiB}"       # wan: each one's read rate
+: "${BENCH_WAN_DURATION:=60s}"
+: "${BENCH_WAN_RAMP:=5s}"
+: "${BENCH_WAN_MIB:=256}"           # wan: size of the file they read
+: "${BENCH_WAN_RCVBUF:=64KiB}"      # wan: client receive buffer (a quarter second of data)
+: "${BENCH_WAN10K_SESSIONS:=10000}" # wan10k: slow readers at once
+: "${BENCH_WAN10K_RATE:=50KiB}"
+: "${BENCH_WAN10K_DURATION:=60s}"
+: "${BENCH_WAN10K_RAMP:=20s}"
+: "${BENCH_WAN10K_RCVBUF:=32KiB}"
+: "${BENCH_FLASH_RATE:=500}"        # flash: new sessions per second (open loop)
+: "${BENCH_FLASH_DURATION:=20s}"
+: "${BENCH_COLD_FILES:=32}"         # cold: sessions, one distinct file each
+: "${BENCH_COLD_MIB:=256}"          # cold: size of each file
+: "${BENCH_UPLOAD_SESSIONS:=64}"    # upload: sessions, one STOR each
+: "${BENCH_UPLOAD_MIB:=64}"
+: "${BENCH_LISTING_ENTRIES:=100000}" # listing/mlsd: entries of the listed folder
+: "${BENCH_LISTING_CONCURRENCY:=4}"
+: "${PEERS=vsftpd pure-ftpd proftpd unftp}"
+# Servers run one after another, so they share one passive range (below the kernel's
+# ephemeral range, 32768+, so passive listeners never collide with client ports). It holds
+# 12,000 ports: wan10k needs one per session.
+: "${BENCH_PASV:=20000-31999}"
+: "${RINGFTPD_PORT:=2221}" "${VSFTPD_PORT:=2222}" "${PUREFTPD_PORT:=2223}"
+: "${PROFTPD_PORT:=2224}" "${UNFTP_PORT:=2225}"
 : "${SKIP_BUILD:=0}"
 : "${BENCH_ONLY:=}"                 # comma-separated scenario ids to run (default: all)
 : "${LOAD_FLAGS=--no-pin}"          # extra ringftp-load flags for every scenario
@@ -49,29 +72,87 @@ fi
 # pinned vs 2,300-3,250 unpinned, same server) while the scheduler moves them away from
 # unpinned servers such as vsftpd; unpinned, both servers get the same treatment.
 : "${KEEP_BENCH_DIR:=0}"
+: "${UNFTP_ROOT:=$ROOT/target/peers}" # where `cargo install unftp` puts unftp
+: "${RESTORE_PACKAGES:=1}"          # reinstall the FTP server packages found at start
+: "${RINGFTPD_AT:=first}"           # measure ringftpd first or last (alternate between runs)
 
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/ringftp-bench.XXXXXX)}
 DATA=$BENCH_DIR/root
 RESULTS=$BENCH_DIR/results
-mkdir -p "$DATA" "$RESULTS" "$BENCH_DIR/empty"
+: "${BENCH_CHARTS:=$RESULTS/charts}"
+mkdir -p "$DATA" "$RESULTS" "$BENCH_DIR/empty" "$BENCH_CHARTS"
 
 LOAD=$ROOT/target/release/ringftp-load
+PLOT=$ROOT/target/release/ringftp-plot
 RINGFTPD=$ROOT/target/release/ringftpd
 CLK_TCK=$(getconf CLK_TCK)
-declare -A PID=()
+PASV_MIN=${BENCH_PASV%-*}
+PASV_MAX=${BENCH_PASV#*-}
+SERVER_PID=
+declare -A NA=()        # server -> why it has no column
+FTP_PACKAGES=(vsftpd pure-ftpd proftpd-core)
+INSTALLED_AT_START=()
+INSTALLED_BY_US=()
+SAMPLER_PID=
 
 log() { printf '[compare] %s\n' "$*" >&2; }
 
+is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in "${FTP_PACKAGES[@]}"; do if is_installed "$p"; then INSTALLED_AT_START+=("$p"); fi; done
+
+stop_server() {
+    local pid=$SERVER_PID
+    SERVER_PID=
+    [[ -n "$pid" ]] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# Debian's FTP server packages conflict (each provides ftp-server): one is installed at a
+# time. policy-rc.d keeps the package's own service from starting on port 21 while it is
+# installed; the benchmark starts the binary itself with its own config.
+POLICY=/usr/sbin/policy-rc.d
+POLICY_OURS=0
+apt_install() { # package...
+    [[ "$(id -u)" == 0 ]] || { echo "not root, cannot install $*"; return 1; }
+    if [[ ! -e "$POLICY" ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$POLICY" && chmod +x "$POLICY" && POLICY_OURS=1
+    fi
+    INSTALLED_BY_US+=("$@")
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >"$BENCH_DIR/apt.log" 2>&1 ||
+        { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 &&
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >"$BENCH_DIR/apt.log" 2>&1; } ||
+        { tail -n 3 "$BENCH_DIR/apt.log" | tr '\n' ' '; return 1; }
+}
+
+remove_installed() { # removes what apt_install installed for the server just measured
+    ((${#INSTALLED_BY_US[@]})) || return 0
+    DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "${INSTALLED_BY_US[@]}" >>"$BENCH_DIR/apt.log" 2>&1 ||
+        log "could not remove ${INSTALLED_BY_US[*]}"
+    INSTALLED_BY_US=()
+}
+
+restore_packages() {
+    [[ "$RESTORE_PACKAGES" == 1 && "$(id -u)" == 0 ]] || return 0
+    local p missing=()
+    for p in "${INSTALLED_AT_START[@]}"; do is_installed "$p" || missing+=("$p"); done
+    if ((${#missing[@]})); then
+        log "restoring ${missing[*]}"
+        apt_install "${missing[@]}" >/dev/null || log "could not restore ${missing[*]}"
+    fi
+}
+
 cleanup() {
-    local name
-    for name in "${!PID[@]}"; do
-        local pid=${PID[$name]}
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -9 "$pid" 2>/dev/null || true
-        fi
-    done
+    stop_server
+    if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
+    remove_installed || true
+    if [[ "$FTP_ACCOUNT_OURS" == 1 ]]; then userdel ftp 2>/dev/null || true; fi
+    restore_packages || true
+    if [[ "$POLICY_OURS" == 1 ]]; then rm -f "$POLICY"; fi
     if [[ "$KEEP_BENCH_DIR" != 1 ]]; then
         rm -rf "$DATA"
         log "results kept in $RESULTS"
@@ -82,47 +163,86 @@ trap cleanup EXIT
 # ---------------------------------------------------------------- build
 if [[ "$SKIP_BUILD" != 1 ]]; then
     log "building ringftp-load"
-    (cd "$ROOT" && cargo build --release -q -p ringftp-load)
+    (cd "$ROOT" && cargo build --release -q -p ringftp-load --bins)
     log "building ringftpd"
     if ! (cd "$ROOT" && cargo build --release -q -p ringftpd); then
         log "ringftpd does not build; its column will read n/a"
-        RINGFTPD=
+        NA[ringftpd]="does not build"
     fi
 fi
 [[ -x "$LOAD" ]] || { log "no $LOAD"; exit 1; }
-[[ -n "$RINGFTPD" && -x "$RINGFTPD" ]] || RINGFTPD=
+[[ -x "$RINGFTPD" ]] || NA[ringftpd]=${NA[ringftpd]:-"no $RINGFTPD"}
+
+# ---------------------------------------------------------------- scenarios
+# id|description|metric|ringftp-load arguments (word-split; paths are relative to the
+# served folder, which every server resolves the same way)
+SCENARIOS=(
+    "big|1 stream, ${BENCH_BIG_MIB} MiB file x${BENCH_BIG_COUNT}|mib_per_s|retr big.bin --concurrency 1 --count $BENCH_BIG_COUNT"
+    "mid|${BENCH_MID_CONCURRENCY} sessions on 64 MiB (${BENCH_MID_COUNT} total)|mib_per_s|retr f64m.bin --concurrency $BENCH_MID_CONCURRENCY --count $BENCH_MID_COUNT --ramp-up $BENCH_MID_RAMP"
+    "small|${BENCH_SMALL_CONCURRENCY} x login+RETR 4 KiB+QUIT, ${BENCH_DURATION}|sessions_per_s|retr-list $BENCH_DIR/small.txt --concurrency $BENCH_SMALL_CONCURRENCY --duration $BENCH_DURATION"
+    "active|${BENCH_ACTIVE_CONCURRENCY} active sessions, 4 KiB, ${BENCH_DURATION}|sessions_per_s|retr-list $BENCH_DIR/small.txt --mode active --concurrency $BENCH_ACTIVE_CONCURRENCY --duration $BENCH_DURATION"
+    "mixed|${BENCH_MIXED} mixed active/passive, 4 KiB, ${BENCH_DURATION}|sessions_per_s|retr-list $BENCH_DIR/small.txt --mode mixed:0.5 --concurrency $BENCH_MIXED --ramp-up $BENCH_RAMP --duration $BENCH_DURATION"
+    "wan|wan: ${BENCH_WAN_SESSIONS} sessions at ${BENCH_WAN_RATE}/s on ${BENCH_WAN_MIB} MiB, ${BENCH_WAN_DURATION}|mib_per_s|retr wan.bin --concurrency $BENCH_WAN_SESSIONS --read-rate $BENCH_WAN_RATE --rcvbuf $BENCH_WAN_RCVBUF --ramp-up $BENCH_WAN_RAMP --duration $BENCH_WAN_DURATION --cut-at-end"
+    "wan10k|wan10k: ${BENCH_WAN10K_SESSIONS} sessions at ${BENCH_WAN10K_RATE}/s, ${BENCH_WAN10K_DURATION}|mib_per_s|retr wan.bin --concurrency $BENCH_WAN10K_SESSIONS --read-rate $BENCH_WAN10K_RATE --rcvbuf $BENCH_WAN10K_RCVBUF --ramp-up $BENCH_WAN10K_RAMP --duration $BENCH_WAN10K_DURATION --cut-at-end"
+    "flash|flash: ${BENCH_FLASH_RATE} new sessions/s on 1 MiB, ${BENCH_FLASH_DURATION}|sessions_per_s|retr hot.bin --rate $BENCH_FLASH_RATE --duration $BENCH_FLASH_DURATION"
+    "cold|cold: ${BENCH_COLD_FILES} sessions on distinct ${BENCH_COLD_MIB} MiB files, evicted|mib_per_s|retr-list $BENCH_DIR/cold.txt --concurrency $BENCH_COLD_FILES --count $BENCH_COLD_FILES"
+    "upload|upload: ${BENCH_UPLOAD_SESSIONS} sessions x STOR ${BENCH_UPLOAD_MIB} MiB|mib_per_s|stor ${BENCH_UPLOAD_MIB}MiB --upload-dir upload --concurrency $BENCH_UPLOAD_SESSIONS --count $BENCH_UPLOAD_SESSIONS"
+    "listing|LIST of ${BENCH_LISTING_ENTRIES} entries x${BENCH_LISTING_CONCURRENCY}, ${BENCH_DURATION}|sessions_per_s|list listing --concurrency $BENCH_LISTING_CONCURRENCY --duration $BENCH_DURATION"
+    "mlsd|MLSD of ${BENCH_LISTING_ENTRIES} entries x${BENCH_LISTING_CONCURRENCY}, ${BENCH_DURATION}|sessions_per_s|mlsd listing --concurrency $BENCH_LISTING_CONCURRENCY --duration $BENCH_DURATION"
+)
+selected() { [[ -z "$BENCH_ONLY" || ",$BENCH_ONLY," == *",$1,"* ]]; }
 
 # ---------------------------------------------------------------- data
 log "creating data in $DATA"
-head -c "$((BENCH_BIG_MIB << 20))" /dev/urandom >"$DATA/big.bin"
-head -c "$((64 << 20))" /dev/urandom >"$DATA/f64m.bin"
-mkdir -p "$DATA/small"
-python3 - "$DATA/small" "$BENCH_SMALL_FILES" <<'EOF'
+make_file() { [[ -s "$1" ]] || head -c "$(($2 << 20))" /dev/urandom >"$1"; }
+if selected big; then make_file "$DATA/big.bin" "$BENCH_BIG_MIB"; fi
+if selected mid; then make_file "$DATA/f64m.bin" 64; fi
+if selected wan || selected wan10k; then make_file "$DATA/wan.bin" "$BENCH_WAN_MIB"; fi
+if selected flash; then make_file "$DATA/hot.bin" 1; fi
+mkdir -p "$DATA/small" "$DATA/cold" "$DATA/listing" "$DATA/upload"
+chmod 0777 "$DATA/upload"
+python3 - "$DATA" "$BENCH_SMALL_FILES" "$BENCH_LISTING_ENTRIES" <<'EOF'
 import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    with open(os.path.join(d, f"s{i:05}.bin"), "wb") as f:
-        f.write(os.urandom(4096))
+root, small, entries = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(small):
+    p = os.path.join(root, "small", f"s{i:05}.bin")
+    if not os.path.exists(p):
+        with open(p, "wb") as f:
+            f.write(os.urandom(4096))
+listing = os.path.join(root, "listing")
+for i in range(len(os.listdir(listing)), entries):
+    open(os.path.join(listing, f"entry-{i:06}.txt"), "wb").close()
 EOF
-chmod -R a+rX "$DATA"
-# Relative paths: vsftpd under run_as_launching_user does not chroot, so anon_root is
-# only its starting directory; ringftpd resolves them against its virtual root.
-(cd "$DATA" && ls small | sed 's|^|small/|') >"$BENCH_DIR/small.txt"
-
-# ---------------------------------------------------------------- certificate
-TLS_ARGS=()
-if [[ "$BENCH_SET" == tls ]]; then
-    CERT=$BENCH_DIR/cert.pem KEY=$BENCH_DIR/key.pem
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
-        -addext subjectAltName=IP:127.0.0.1 -keyout "$KEY" -out "$CERT" 2>/dev/null
-    TLS_ARGS=(--tls-cert "$CERT" --tls-key "$KEY")
-    LOAD_FLAGS="$LOAD_FLAGS --tls --tls-trust $CERT"
+if selected cold; then
+    for i in $(seq -w 0 $((BENCH_COLD_FILES - 1))); do make_file "$DATA/cold/c$i.bin" "$BENCH_COLD_MIB"; done
 fi
+chmod -R a+rX "$DATA"
+(cd "$DATA" && ls small | sed 's|^|small/|') >"$BENCH_DIR/small.txt"
+(cd "$DATA" && ls cold | sed 's|^|cold/|') >"$BENCH_DIR/cold.txt"
+
+# Drops the cold files from the page cache: written back first (dirty pages cannot be
+# dropped), then POSIX_FADV_DONTNEED. Prints how many of their pages stay cached.
+evict_cold() {
+    python3 - "$DATA/cold" <<'EOF'
+import os, sys
+d = sys.argv[1]
+for name in sorted(os.listdir(d)):
+    fd = os.open(os.path.join(d, name), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+EOF
+    if command -v fincore >/dev/null; then
+        fincore --bytes --noheadings "$DATA"/cold/*.bin | awk '{s += $1} END {printf "%d bytes of the cold files still cached\n", s}'
+    fi
+}
 
 # ---------------------------------------------------------------- servers
 wait_listening() { # port pid -> 0 once the port accepts connections
     local port=$1 pid=$2
-    for _ in $(seq 100); do
+    for _ in $(seq 150); do
         kill -0 "$pid" 2>/dev/null || return 1
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
         sleep 0.1
@@ -130,11 +250,29 @@ wait_listening() { # port pid -> 0 once the port accepts connections
     return 1
 }
 
+port_of() {
+    case $1 in
+        ringftpd) echo "$RINGFTPD_PORT" ;; vsftpd) echo "$VSFTPD_PORT" ;;
+        pure-ftpd) echo "$PUREFTPD_PORT" ;; proftpd) echo "$PROFTPD_PORT" ;;
+        unftp) echo "$UNFTP_PORT" ;;
+    esac
+}
+
+# Each prepare_X installs what X needs (echoing the reason and failing when it cannot)
+# and each start_X starts it in the foreground of a background job, setting SERVER_PID.
+prepare_ringftpd() { [[ -z "${NA[ringftpd]:-}" ]] || { echo "${NA[ringftpd]}"; return 1; }; }
+start_ringftpd() {
+    # shellcheck disable=SC2086 # RINGFTPD_ARGS is a list of flags
+    "$RINGFTPD" serve "$DATA" --listen "127.0.0.1:$RINGFTPD_PORT" --passive-ports "$BENCH_PASV" \
+        --anonymous-write $RINGFTPD_ARGS >"$BENCH_DIR/ringftpd.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+prepare_vsftpd() { [[ -x /usr/sbin/vsftpd ]] || apt_install vsftpd; }
 start_vsftpd() {
-    if [[ ! -x /usr/sbin/vsftpd ]]; then
-        log "installing vsftpd"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq vsftpd >/dev/null
-    fi
+    # As Debian ships it, plus what running unprivileged on a high port needs
+    # (run_as_launching_user, seccomp off, listen in the foreground), anonymous
+    # uploads for the upload scenario, and no transfer log or reverse lookups.
     cat >"$BENCH_DIR/vsftpd.conf" <<EOF
 listen=YES
 listen_ipv6=NO
@@ -147,60 +285,123 @@ anonymous_enable=YES
 local_enable=NO
 no_anon_password=YES
 anon_root=$DATA
-write_enable=NO
+write_enable=YES
+anon_upload_enable=YES
+anon_umask=022
 pasv_enable=YES
-pasv_min_port=${VSFTPD_PASV%-*}
-pasv_max_port=${VSFTPD_PASV#*-}
+pasv_min_port=$PASV_MIN
+pasv_max_port=$PASV_MAX
 port_enable=YES
 connect_from_port_20=NO
 max_clients=0
 max_per_ip=0
+use_sendfile=YES
 xferlog_enable=NO
 dirmessage_enable=NO
 secure_chroot_dir=$BENCH_DIR/empty
 EOF
-    if [[ "$BENCH_SET" == tls ]]; then
-        # vsftpd's default cipher list (DES-CBC3-SHA) is refused by OpenSSL 3.
-        cat >>"$BENCH_DIR/vsftpd.conf" <<EOF
-ssl_enable=YES
-allow_anon_ssl=YES
-force_anon_logins_ssl=YES
-force_anon_data_ssl=YES
-require_ssl_reuse=YES
-ssl_ciphers=HIGH
-rsa_cert_file=$CERT
-rsa_private_key_file=$KEY
+    # vsftpd writes its start-up errors to fd 0.
+    /usr/sbin/vsftpd "$BENCH_DIR/vsftpd.conf" >"$BENCH_DIR/vsftpd.log" 2>&1 0>&1 &
+    SERVER_PID=$!
+}
+
+# pure-ftpd and ProFTPD run anonymous sessions as the `ftp` account; vsftpd's package
+# creates it and removes it again when vsftpd is swapped out, so make one when it is
+# missing (and delete it at the end).
+FTP_ACCOUNT_OURS=0
+ensure_ftp_account() {
+    getent passwd ftp >/dev/null && return 0
+    useradd --system --home-dir /srv/ftp --shell /usr/sbin/nologin ftp && FTP_ACCOUNT_OURS=1
+}
+
+prepare_pure-ftpd() { [[ -x /usr/sbin/pure-ftpd ]] || apt_install pure-ftpd; }
+start_pure-ftpd() {
+    # pure-ftpd serves anonymous users from the home of the `ftp` account. A private mount
+    # namespace binds the benchmark folder there for this process only.
+    local home
+    ensure_ftp_account || { echo "no ftp account"; return 1; }
+    home=$(getent passwd ftp | cut -d: -f6)
+    [[ -n "$home" ]] || { echo "no ftp account"; return 1; }
+    mkdir -p "$home"
+    # -e anonymous only, -H no reverse DNS, -f none no syslog, -c/-C no session caps
+    # (Debian's default caps 50 clients), -m 1000 no load-based refusal of downloads,
+    # -L lists folders of up to a million entries (default 10,000), -p the passive range,
+    # -S address,port.
+    unshare --mount --propagation private sh -c \
+        'mount --bind "$0" "$1" && shift && exec /usr/sbin/pure-ftpd "$@"' \
+        "$DATA" "$home" -S "127.0.0.1,$PUREFTPD_PORT" -e -H -f none -c 20000 -C 20000 -m 1000 -L 1000000:5 \
+        -p "$PASV_MIN:$PASV_MAX" >"$BENCH_DIR/pure-ftpd.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+prepare_proftpd() { [[ -x /usr/sbin/proftpd ]] || apt_install proftpd-core; }
+start_proftpd() {
+    # The performance advice of ProFTPD's docs: sendfile, no reverse DNS or ident, no
+    # mod_delay login delays, no transfer/wtmp logs, scoreboard on tmpfs-like /tmp.
+    ensure_ftp_account || { echo "no ftp account"; return 1; }
+    cat >"$BENCH_DIR/proftpd.conf" <<EOF
+ServerType standalone
+ServerName "bench"
+DefaultServer on
+DefaultAddress 127.0.0.1
+SocketBindTight on
+UseIPv6 off
+Port $PROFTPD_PORT
+User nobody
+Group nogroup
+PidFile $BENCH_DIR/proftpd.pid
+ScoreboardFile $BENCH_DIR/proftpd.scoreboard
+MaxInstances 30000
+TCPBacklog 255
+PassivePorts $PASV_MIN $PASV_MAX
+UseSendfile on
+UseReverseDNS off
+<IfModule mod_ident.c>
+  IdentLookups off
+</IfModule>
+WtmpLog off
+TransferLog none
+SystemLog none
+<IfModule mod_delay.c>
+  DelayEngine off
+</IfModule>
+<Anonymous $DATA>
+  User ftp
+  Group nogroup
+  UserAlias anonymous ftp
+  RequireValidShell off
+  MaxClients none
+  AllowOverwrite on
+</Anonymous>
 EOF
-    fi
-    /usr/sbin/vsftpd "$BENCH_DIR/vsftpd.conf" >"$BENCH_DIR/vsftpd.log" 2>&1 &
-    PID[vsftpd]=$!
-    wait_listening "$VSFTPD_PORT" "${PID[vsftpd]}" || { log "vsftpd did not start"; cat "$BENCH_DIR/vsftpd.log" >&2; unset 'PID[vsftpd]'; return 1; }
+    /usr/sbin/proftpd -n -q -c "$BENCH_DIR/proftpd.conf" >"$BENCH_DIR/proftpd.log" 2>&1 &
+    SERVER_PID=$!
 }
 
-start_ringftpd() {
-    [[ -n "$RINGFTPD" ]] || return 1
-    # shellcheck disable=SC2086 # RINGFTPD_ARGS is a list of flags
-    "$RINGFTPD" serve "$DATA" --listen "127.0.0.1:$RINGFTPD_PORT" --passive-ports "$RINGFTPD_PASV" \
-        "${TLS_ARGS[@]}" $RINGFTPD_ARGS >"$BENCH_DIR/ringftpd.log" 2>&1 &
-    PID[ringftpd]=$!
-    if ! wait_listening "$RINGFTPD_PORT" "${PID[ringftpd]}"; then
-        log "ringftpd did not start (see $BENCH_DIR/ringftpd.log); its column will read n/a"
-        kill "${PID[ringftpd]}" 2>/dev/null || true
-        unset 'PID[ringftpd]'
-        return 1
+prepare_unftp() {
+    if [[ ! -x "$UNFTP_ROOT/bin/unftp" ]]; then
+        log "installing unftp with cargo (takes a few minutes)"
+        cargo install unftp --locked --no-default-features --root "$UNFTP_ROOT" \
+            >"$BENCH_DIR/unftp-install.log" 2>&1 ||
+            { echo "cargo install unftp failed: $(tail -n 2 "$BENCH_DIR/unftp-install.log" | tr '\n' ' ')"; return 1; }
     fi
 }
+start_unftp() {
+    "$UNFTP_ROOT/bin/unftp" --root-dir="$DATA" --bind-address="127.0.0.1:$UNFTP_PORT" \
+        --passive-ports="$PASV_MIN-$PASV_MAX" --auth-type=anonymous --log-level=error \
+        --bind-address-http="127.0.0.1:$((UNFTP_PORT + 10))" \
+        >"$BENCH_DIR/unftp.log" 2>&1 &
+    SERVER_PID=$!
+}
 
-start_ringftpd || true
-start_vsftpd || true
-[[ -n "${PID[vsftpd]:-}${PID[ringftpd]:-}" ]] || { log "no server running"; exit 1; }
 
 # ---------------------------------------------------------------- measuring
 # CPU time of a server in clock ticks: utime+stime of the process (all its threads) plus
-# cutime+cstime, the CPU of children it has waited for. vsftpd forks one process per
-# session; each exits when its session ends and the listener reaps it, so once a scenario
-# is over and every child is gone, cutime+cstime holds exactly their CPU. Sampling the
-# process tree with ps instead would miss sessions that start and end between samples.
+# cutime+cstime, the CPU of children it has waited for. The forking servers fork one
+# process per session; each exits when its session ends and the listener reaps it, so
+# once a scenario is over and every child is gone, cutime+cstime holds exactly their CPU.
+# Sampling the process tree with ps instead would miss sessions that start and end
+# between samples.
 cpu_ticks() {
     local stat
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
@@ -216,114 +417,158 @@ wait_children_gone() { # pid: wait (bounded) until the server's session processe
     done
 }
 
-SCENARIOS=()
-run_scenario() { # id description metric -- ringftp-load scenario args...
-    local id=$1 desc=$2 metric=$3; shift 4
-    if [[ -n "$BENCH_ONLY" && ",$BENCH_ONLY," != *",$id,"* ]]; then return 0; fi
-    SCENARIOS+=("$id|$desc|$metric")
-    local server port
-    for server in ringftpd vsftpd; do
-        local out=$RESULTS/$server-$id.json
-        rm -f "$out" "$RESULTS/$server-$id.cpu"
-        local pid=${PID[$server]:-}
-        if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then continue; fi
-        port=$([[ $server == ringftpd ]] && echo "$RINGFTPD_PORT" || echo "$VSFTPD_PORT")
-        log "$server: $desc"
-        local before after
-        before=$(cpu_ticks "$pid")
-        # shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
-        "$LOAD" "127.0.0.1:$port" "$@" $LOAD_FLAGS --timeout "$BENCH_TIMEOUT" --json --quiet \
-            >"$out" 2>"$RESULTS/$server-$id.log" || true
-        wait_children_gone "$pid"
-        after=$(cpu_ticks "$pid")
-        echo "$(( after - before ))" >"$RESULTS/$server-$id.cpu"
-        [[ -s "$out" ]] || { rm -f "$out"; log "  no result (see $RESULTS/$server-$id.log)"; }
-    done
+# Memory sampler: every second, the PSS of the server's whole process tree
+# (smaps_rollup of the server and every descendant), the pipes it holds, and the rise of
+# kernel memory over its value at the start: Slab (/proc/meminfo) and the pages TCP
+# sockets use (/proc/net/sockstat). Rewrites the peaks as JSON after every sample.
+cat >"$BENCH_DIR/memsample.py" <<'EOF'
+import json, os, signal, sys, time
+root, out = int(sys.argv[1]), sys.argv[2]
+page = os.sysconf("SC_PAGE_SIZE")
+def kernel():
+    slab = tcp = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                slab = int(line.split()[1]) * 1024
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                w = line.split()
+                tcp = int(w[w.index("mem") + 1]) * page
+    return slab, tcp
+def tree():
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    todo, seen = [root], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(children.get(p, []))
+    return seen
+def pss_and_pipes(pids):
+    pss = pipes = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+                        break
+            pipes += sum(1 for fd in os.listdir(f"/proc/{p}/fd")
+                         if os.readlink(f"/proc/{p}/fd/{fd}").startswith("pipe:"))
+        except OSError:
+            pass
+    return pss, pipes
+base_slab, base_tcp = kernel()
+peak = {"pss_bytes": 0, "processes": 0, "pipes": 0, "slab_rise_bytes": 0, "tcp_rise_bytes": 0,
+        "kernel_rise_bytes": 0, "samples": 0}
+def save():
+    with open(out + ".tmp", "w") as f:
+        json.dump(peak, f)
+    os.replace(out + ".tmp", out)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+while True:
+    pids = tree()
+    pss, pipes = pss_and_pipes(pids)
+    slab, tcp = kernel()
+    rise = max(0, slab - base_slab) + max(0, tcp - base_tcp)
+    peak["pss_bytes"] = max(peak["pss_bytes"], pss)
+    peak["processes"] = max(peak["processes"], len(pids))
+    peak["pipes"] = max(peak["pipes"], pipes)
+    peak["slab_rise_bytes"] = max(peak["slab_rise_bytes"], slab - base_slab)
+    peak["tcp_rise_bytes"] = max(peak["tcp_rise_bytes"], tcp - base_tcp)
+    peak["kernel_rise_bytes"] = max(peak["kernel_rise_bytes"], rise)
+    peak["samples"] += 1
+    save()
+    time.sleep(1)
+EOF
+
+run_scenario() { # server id args...
+    local server=$1 id=$2; shift 2
+    local pid=$SERVER_PID port out=$RESULTS/$server-$id.json
+    port=$(port_of "$server")
+    rm -f "$out" "$RESULTS/$server-$id.cpu" "$RESULTS/$server-$id.mem"
+    if [[ $id == cold ]]; then evict_cold >"$RESULTS/$server-$id.evict" 2>&1 || true; fi
+    local before after
+    before=$(cpu_ticks "$pid")
+    python3 "$BENCH_DIR/memsample.py" "$pid" "$RESULTS/$server-$id.mem" &
+    SAMPLER_PID=$!
+    for _ in $(seq 100); do [[ -s "$RESULTS/$server-$id.mem" ]] && break; sleep 0.05; done
+    # shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
+    "$LOAD" "127.0.0.1:$port" "$@" $LOAD_FLAGS --timeout "$BENCH_TIMEOUT" --json --quiet --timeline \
+        >"$out" 2>"$RESULTS/$server-$id.log" || true
+    wait_children_gone "$pid"
+    after=$(cpu_ticks "$pid")
+    kill "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=
+    echo "$(( after - before ))" >"$RESULTS/$server-$id.cpu"
+    [[ -s "$out" ]] || { rm -f "$out"; log "  no result (see $RESULTS/$server-$id.log)"; }
+    if [[ $id == upload ]]; then rm -f "$DATA"/upload/*; fi
 }
 
-if [[ "$BENCH_SET" == tls ]]; then
-run_scenario tls-big "TLS 1 stream, ${BENCH_BIG_MIB} MiB file x${BENCH_BIG_COUNT}" mib_per_s -- \
-    retr big.bin --concurrency 1 --count "$BENCH_BIG_COUNT"
-run_scenario tls-mid "TLS ${BENCH_TLS_STREAMS} streams on 64 MiB (${BENCH_TLS_COUNT} total)" mib_per_s -- \
-    retr f64m.bin --concurrency "$BENCH_TLS_STREAMS" --count "$BENCH_TLS_COUNT" --ramp-up "$BENCH_MID_RAMP"
-run_scenario tls-sessions "TLS ${BENCH_TLS_SESSIONS} x connect+handshake+login+QUIT, ${BENCH_DURATION}" sessions_per_s -- \
-    login-only --concurrency "$BENCH_TLS_SESSIONS" --duration "$BENCH_DURATION"
-else
-run_scenario big "1 stream, ${BENCH_BIG_MIB} MiB file x${BENCH_BIG_COUNT}" mib_per_s -- \
-    retr big.bin --concurrency 1 --count "$BENCH_BIG_COUNT"
-run_scenario mid "${BENCH_MID_CONCURRENCY} sessions on 64 MiB (${BENCH_MID_COUNT} total)" mib_per_s -- \
-    retr f64m.bin --concurrency "$BENCH_MID_CONCURRENCY" --count "$BENCH_MID_COUNT" --ramp-up "$BENCH_MID_RAMP"
-run_scenario small "${BENCH_SMALL_CONCURRENCY} x login+RETR 4 KiB+QUIT, ${BENCH_DURATION}" sessions_per_s -- \
-    retr-list "$BENCH_DIR/small.txt" --concurrency "$BENCH_SMALL_CONCURRENCY" --duration "$BENCH_DURATION"
-run_scenario active "${BENCH_ACTIVE_CONCURRENCY} active sessions, 4 KiB, ${BENCH_DURATION}" sessions_per_s -- \
-    retr-list "$BENCH_DIR/small.txt" --mode active --concurrency "$BENCH_ACTIVE_CONCURRENCY" --duration "$BENCH_DURATION"
-run_scenario mixed "${BENCH_MIXED} mixed active/passive, 4 KiB, ${BENCH_DURATION}" sessions_per_s -- \
-    retr-list "$BENCH_DIR/small.txt" --mode mixed:0.5 --concurrency "$BENCH_MIXED" \
-    --ramp-up "$BENCH_RAMP" --duration "$BENCH_DURATION"
+SERVERS=()
+[[ "$RINGFTPD_AT" == last ]] || SERVERS+=(ringftpd)
+for p in $PEERS; do
+    case $p in
+        vsftpd | pure-ftpd | proftpd | unftp) SERVERS+=("$p") ;;
+        *) log "unknown peer $p (vsftpd pure-ftpd proftpd unftp)"; exit 2 ;;
+    esac
+done
+[[ "$RINGFTPD_AT" != last ]] || SERVERS+=(ringftpd)
+printf '%s\n' "${SERVERS[@]}" >"$RESULTS/servers.txt"
+: >"$RESULTS/scenarios.txt"
+for s in "${SCENARIOS[@]}"; do
+    IFS='|' read -r id desc metric _ <<<"$s"
+    if selected "$id"; then echo "$id|$desc|$metric" >>"$RESULTS/scenarios.txt"; fi
+done
+
+for server in "${SERVERS[@]}"; do
+    log "$server: preparing"
+    if ! "prepare_$server" >"$BENCH_DIR/prepare-$server.out" 2>&1; then
+        reason=$(tr '\n' ' ' <"$BENCH_DIR/prepare-$server.out" | cut -c1-300)
+        NA[$server]=${reason:-cannot be installed}
+        log "$server: n/a: ${NA[$server]}"
+        continue
+    fi
+    if ! "start_$server" || ! wait_listening "$(port_of "$server")" "$SERVER_PID"; then
+        NA[$server]="does not start (see $BENCH_DIR/$server.log)"
+        log "$server: n/a: ${NA[$server]}"
+        stop_server
+        remove_installed
+        continue
+    fi
+    for s in "${SCENARIOS[@]}"; do
+        IFS='|' read -r id desc _ args <<<"$s"
+        selected "$id" || continue
+        log "$server: $desc"
+        # shellcheck disable=SC2086 # args is a list of words
+        run_scenario "$server" "$id" $args
+    done
+    stop_server
+    remove_installed
+done
+: >"$RESULTS/na.txt"
+for server in "${!NA[@]}"; do printf '%s\t%s\n' "$server" "${NA[$server]}" >>"$RESULTS/na.txt"; done
+
+# ---------------------------------------------------------------- charts and table
+if [[ -x "$PLOT" ]]; then
+    while IFS='|' read -r id desc _; do
+        lines=()
+        for server in "${SERVERS[@]}"; do
+            [[ -s "$RESULTS/$server-$id.json" ]] && lines+=("$server=$RESULTS/$server-$id.json")
+        done
+        ((${#lines[@]})) || continue
+        "$PLOT" "$BENCH_CHARTS/$id.svg" --title "$desc" "${lines[@]}" ||
+            log "no chart for $id"
+    done <"$RESULTS/scenarios.txt"
 fi
-
-# ---------------------------------------------------------------- table
-printf '%s\n' "${SCENARIOS[@]}" >"$RESULTS/scenarios.txt"
-python3 - "$RESULTS" "$CLK_TCK" <<'EOF' | tee "$RESULTS/table.txt"
-import json, os, sys
-results, tck = sys.argv[1], int(sys.argv[2])
-with open(os.path.join(results, "scenarios.txt")) as f:
-    scenarios = f.read().splitlines()
-
-def load(server, sid):
-    try:
-        with open(os.path.join(results, f"{server}-{sid}.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-def cpu(server, sid):
-    try:
-        with open(os.path.join(results, f"{server}-{sid}.cpu")) as f:
-            return int(f.read()) / tck
-    except (OSError, ValueError):
-        return None
-
-units = {"mib_per_s": "MiB/s", "sessions_per_s": "sessions/s"}
-def cpu_per_unit(r, metric, c):
-    """Server CPU per unit of work done, so servers that finished different amounts compare."""
-    if metric == "mib_per_s":
-        gib = (r["bytes_down"] + r["bytes_up"]) / 2**30
-        return "n/a" if not gib else f"{c / gib:.3f}"
-    done = r["sessions"]["ok"]
-    return "n/a" if not done else f"{c * 1000 / done:.2f}"
-
-cpu_units = {"mib_per_s": "s/GiB", "sessions_per_s": "ms/session"}
-rows = [("scenario", "metric", "ringftpd", "vsftpd", "ratio", "errors r/v", "cpu s r/v",
-         "cpu per unit r/v", "p99 session r/v")]
-for line in scenarios:
-    sid, desc, metric = line.split("|")
-    vals, errs, cpus, units_cpu, p99s = [], [], [], [], []
-    for server in ("ringftpd", "vsftpd"):
-        r = load(server, sid)
-        if r is None:
-            vals.append(None); errs.append("n/a"); cpus.append("n/a"); units_cpu.append("n/a")
-            p99s.append("n/a")
-            continue
-        vals.append(r["throughput"][metric])
-        s = r["sessions"]
-        errs.append(str(s["failed"] + s["aborted"]))
-        c = cpu(server, sid)
-        cpus.append("n/a" if c is None else f"{c:.1f}")
-        units_cpu.append("n/a" if c is None else cpu_per_unit(r, metric, c))
-        sess = [p for p in r["latency_us"] if p["phase"] == "session"]
-        p99s.append(f"{sess[0]['p99'] / 1000:.1f}ms" if sess else "n/a")
-    fmt = lambda v: "n/a" if v is None else f"{v:.1f}"
-    ratio = "n/a" if None in vals or not vals[1] else f"{vals[0] / vals[1]:.2f}x"
-    rows.append((desc, units[metric], fmt(vals[0]), fmt(vals[1]), ratio,
-                 "/".join(errs), "/".join(cpus), "/".join(units_cpu) + " " + cpu_units[metric],
-                 "/".join(p99s)))
-widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-for i, r in enumerate(rows):
-    print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
-    if i == 0:
-        print("  ".join("-" * w for w in widths))
-print("\nratio = ringftpd / vsftpd (higher is better); errors = failed + aborted sessions;")
-print("cpu = server CPU seconds during the scenario (vsftpd: listener + reaped session processes);")
-print("cpu per unit = that CPU per GiB moved or per completed session.")
-EOF
+python3 "$ROOT/benches/scripts/compare_table.py" "$RESULTS" "$CLK_TCK" | tee "$RESULTS/table.txt"

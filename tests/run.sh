@@ -22,6 +22,8 @@ command -v rclone >/dev/null || need+=(rclone)
 command -v tnftp >/dev/null || need+=(tnftp)
 command -v crc32 >/dev/null || need+=(libarchive-zip-perl)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+# ringftp-load's chart tests draw labels with DejaVu Sans.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         export DEBIAN_FRONTEND=noninteractive

@@ -105,3 +105,50 @@ fn mixed_sessions_with_reuse_and_uploads() {
     assert_clean(&report, 60, 60);
     assert_eq!(report["bytes_up"], 60 * 65536);
 }
+
+#[test]
+fn server_metrics_report_peak_passive_ports_per_core() {
+    let root = tree();
+    // Bigger than the socket buffers (a 4 MiB send buffer plus the client's 64 KiB), so
+    // the server is still sending, with its port leased, while the client reads.
+    write_pattern(&root.path().join("f12m"), 12 << 20);
+    let mut server = Server::serve(
+        root.path(),
+        &["--metrics", "127.0.0.1:0", "--passive-ports", "44100-44199"],
+    );
+    let metrics = server.metrics_addr();
+    // 20 paced sessions of 12 MiB at 6 MiB/s: each holds its passive port for over a
+    // second, so the 100 ms scrapes see ports leased.
+    let report = load(
+        &server,
+        &[
+            "retr",
+            "f12m",
+            "-c",
+            "20",
+            "-n",
+            "20",
+            "--rcvbuf",
+            "64KiB",
+            "--read-rate",
+            "6MiB",
+            "--mode",
+            "passive",
+            "--server-metrics",
+            &format!("http://{metrics}/metrics"),
+        ],
+    );
+    assert_clean(&report, 20, 20);
+    let ports = report["passive_ports"].as_array().expect("passive_ports");
+    let slices: u64 = ports.iter().map(|p| p["slice"].as_u64().unwrap()).sum();
+    assert_eq!(slices, 100, "{report:#}");
+    let peak: u64 = ports
+        .iter()
+        .map(|p| p["peak_in_use"].as_u64().unwrap())
+        .sum();
+    assert!((1..=20).contains(&peak), "{report:#}");
+    for p in ports {
+        let in_use = p["peak_in_use"].as_u64().unwrap();
+        assert_eq!(p["suggested"].as_u64().unwrap(), (in_use * 5).div_ceil(4));
+    }
+}

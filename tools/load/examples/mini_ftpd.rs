@@ -1,6 +1,6 @@
 //! A minimal in-memory FTP server for exercising ringftp-load without a real server:
 //! anonymous login (password `bad` is refused), TYPE, SIZE, EPSV, PASV, PORT, EPRT, RETR,
-//! STOR, LIST, DELE, QUIT. Files are generated in memory; uploads are counted, not kept.
+//! STOR, LIST, MLSD, DELE, QUIT. Files are generated in memory; uploads are counted, not kept.
 //!
 //! `cargo run --release -p ringftp-load --example mini_ftpd -- 127.0.0.1:2122`
 //! serves `/f4k` (4 KiB) and `/f1m` (1 MiB) until killed. Its accept backlog is large
@@ -170,9 +170,19 @@ async fn session(stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
                     None => "501 bad address".into(),
                 }
             }
-            "RETR" | "LIST" => {
+            "RETR" | "LIST" | "MLSD" => {
                 let body = if verb.eq_ignore_ascii_case("RETR") {
                     state.files.get(&absolute(arg)).cloned()
+                } else if verb.eq_ignore_ascii_case("MLSD") {
+                    let mut listing = String::new();
+                    for (name, f) in &state.files {
+                        listing.push_str(&format!(
+                            "type=file;size={}; {}\r\n",
+                            f.len(),
+                            name.trim_start_matches('/')
+                        ));
+                    }
+                    Some(Arc::new(listing.into_bytes()))
                 } else {
                     let mut listing = String::new();
                     for (name, f) in &state.files {

@@ -7,10 +7,12 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::metrics::{self, MetricsError, MetricsUrl};
+use crate::pacing::Pace;
+use crate::plot::{self, Latency, PlotError};
 use crate::runner::{Load, RunConfig, Stop};
 use crate::scenario::{DataMode, Scenario, ScenarioError};
 use crate::source_addrs::{SourceError, SourcePool};
-use crate::units::{parse_duration, UnitError};
+use crate::units::{parse_duration, parse_rate, parse_size, UnitError};
 
 /// FTP load generator: drives many concurrent active and passive sessions against an FTP
 /// server and reports per-phase latency percentiles, throughput and errors.
@@ -21,12 +23,18 @@ use crate::units::{parse_duration, UnitError};
     after_help = "SCENARIO is one of:\n  \
         retr PATH            download one file\n  \
         retr-list FILE       download the paths listed in FILE (one per line), round-robin\n  \
+        retr-mix FILE        download paths drawn by weight from FILE (`path weight` lines)\n  \
+        replay XFERLOG       one session per transfer of an xferlog, started at its logged\n                       \
+        start time (see --speedup, --strip-prefix)\n  \
         stor SIZE            upload SIZE bytes (e.g. 4KiB, 64MiB) under a unique name\n  \
         list DIR             LIST a directory\n  \
+        mlsd DIR             MLSD a directory\n  \
         login-only           connect, log in, QUIT\n\n\
         Examples:\n  \
         ringftp-load 127.0.0.1:2121 retr /pub/file.iso -c 200 -d 30s\n  \
         ringftp-load 127.0.0.1:2121 retr /small.bin --mode mixed:0.5 --rate 2000 -d 60s\n  \
+        ringftp-load 127.0.0.1:2121 retr /big.iso -c 2000 --read-rate 256KiB -d 60s --cut-at-end\n  \
+        ringftp-load 127.0.0.1:2121 replay xferlog --strip-prefix /srv/ftp --speedup 60\n  \
         ringftp-load 127.0.0.1:2121 login-only -c 10000 -n 50000 --ramp-up 5s"
 )]
 pub struct Args {
@@ -132,6 +140,45 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub server_metrics: Option<String>,
 
+    /// Each session reads its data connections no faster than this (e.g. `200KiB`,
+    /// `1MB/s`), as a client behind a slow link.
+    #[arg(long, value_name = "RATE")]
+    pub read_rate: Option<String>,
+
+    /// Each session writes its uploads no faster than this.
+    #[arg(long, value_name = "RATE")]
+    pub write_rate: Option<String>,
+
+    /// Receive buffer (SO_RCVBUF) of data sockets, e.g. `64KiB`; set before connecting.
+    #[arg(long, value_name = "BYTES")]
+    pub rcvbuf: Option<String>,
+
+    /// When --duration ends, close transfers still running and count their sessions as
+    /// cut (their achieved rates still count) instead of waiting --timeout for them.
+    #[arg(long)]
+    pub cut_at_end: bool,
+
+    /// replay: start transfers this many times faster than logged.
+    #[arg(long, default_value_t = 1.0)]
+    pub speedup: f64,
+
+    /// replay: cut this prefix from logged paths (the server's root as the log names it).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub strip_prefix: String,
+
+    /// Add per-second throughput and latency intervals to the report.
+    #[arg(long)]
+    pub timeline: bool,
+
+    /// Draw throughput and p50/p99 latency per second into this file (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+
+    /// Latency the chart shows: first-byte or session [default: first-byte; session for
+    /// login-only].
+    #[arg(long, value_name = "PHASE")]
+    pub plot_latency: Option<String>,
+
     /// Never draw the live progress line.
     #[arg(short, long)]
     pub quiet: bool,
@@ -168,6 +215,16 @@ pub enum CliError {
     ContentNeedsRetr,
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("replay starts sessions at the logged times: drop --concurrency, --rate and --count")]
+    ReplayLoad,
+    #[error("--speedup must be a positive number")]
+    Speedup,
+    #[error("--plot: {0}")]
+    Plot(#[from] PlotError),
+    #[error("--plot-latency must be first-byte or session, got `{0}`")]
+    PlotLatency(String),
+    #[error("--read-rate, --write-rate and --cut-at-end apply to plain data connections, not with --tls")]
+    TlsPacing,
 }
 
 /// A validated configuration.
@@ -193,6 +250,46 @@ pub struct Config {
     pub server_metrics: Option<MetricsUrl>,
     pub quiet: bool,
     pub tls: Option<crate::tls::TlsClient>,
+    pub read_pace: Option<Pace>,
+    pub write_pace: Option<Pace>,
+    pub rcvbuf: Option<usize>,
+    pub cut_at_end: bool,
+    pub timeline: bool,
+    pub plot: Option<PathBuf>,
+    pub plot_latency: Latency,
+}
+
+fn pace(option: &'static str, value: Option<&str>) -> Result<Option<Pace>, CliError> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    match parse_rate(v).map_err(|source| CliError::Unit { option, source })? {
+        0 => Err(CliError::Zero(option)),
+        n => Ok(Some(Pace::new(n))),
+    }
+}
+
+fn stop(count: Option<u64>, duration_arg: Option<&str>) -> Result<Stop, CliError> {
+    Ok(match (count, duration_arg) {
+        (Some(0), _) => return Err(CliError::Zero("count")),
+        (Some(n), _) => Stop::Count(n),
+        (None, Some(d)) => Stop::After(duration("duration", d)?),
+        (None, None) => Stop::After(Duration::from_secs(10)),
+    })
+}
+
+fn load(rate: Option<f64>, concurrency: Option<u64>, max_in_flight: u64) -> Result<Load, CliError> {
+    Ok(match (rate, concurrency) {
+        (Some(r), _) if r.is_nan() || r <= 0.0 => return Err(CliError::Zero("rate")),
+        (Some(rate), _) => Load::Open {
+            rate,
+            max_in_flight: max_in_flight.max(1),
+        },
+        (None, Some(0)) => return Err(CliError::Zero("concurrency")),
+        (None, c) => Load::Closed {
+            concurrency: c.unwrap_or(10),
+        },
+    })
 }
 
 fn duration(option: &'static str, value: &str) -> Result<Duration, CliError> {
@@ -208,7 +305,11 @@ impl Args {
             .ok()
             .and_then(|mut a| a.next())
             .ok_or_else(|| CliError::Target(self.target.clone()))?;
-        let scenario = Scenario::from_words(&self.scenario, |p| std::fs::read_to_string(p))?;
+        let scenario = Scenario::from_words(
+            &self.scenario,
+            |p| std::fs::read_to_string(p),
+            &self.strip_prefix,
+        )?;
         if self.verify_content.is_some() && !matches!(scenario, Scenario::Retr(_)) {
             return Err(CliError::ContentNeedsRetr);
         }
@@ -216,22 +317,54 @@ impl Args {
         let timeout = duration("timeout", &self.timeout)?;
         let ramp_up = duration("ramp-up", &self.ramp_up)?;
         let think_time = duration("think-time", &self.think_time)?;
-        let stop = match (self.count, &self.duration) {
-            (Some(0), _) => return Err(CliError::Zero("count")),
-            (Some(n), _) => Stop::Count(n),
-            (None, Some(d)) => Stop::After(duration("duration", d)?),
-            (None, None) => Stop::After(Duration::from_secs(10)),
+        let replay = match &scenario {
+            Scenario::Replay(r) => Some(r.entries.len() as u64),
+            _ => None,
         };
-        let load = match (self.rate, self.concurrency) {
-            (Some(r), _) if r.is_nan() || r <= 0.0 => return Err(CliError::Zero("rate")),
-            (Some(rate), _) => Load::Open {
-                rate,
+        if !(self.speedup.is_finite() && self.speedup > 0.0) {
+            return Err(CliError::Speedup);
+        }
+        if replay.is_some()
+            && (self.concurrency.is_some() || self.rate.is_some() || self.count.is_some())
+        {
+            return Err(CliError::ReplayLoad);
+        }
+        let stop = match (replay, self.duration.as_deref()) {
+            (Some(n), None) => Stop::Count(n),
+            (_, d) => stop(self.count, d)?,
+        };
+        let load = match replay {
+            Some(_) => Load::Replay {
+                speedup: self.speedup,
                 max_in_flight: self.max_in_flight.max(1),
             },
-            (None, Some(0)) => return Err(CliError::Zero("concurrency")),
-            (None, c) => Load::Closed {
-                concurrency: c.unwrap_or(10),
+            None => load(self.rate, self.concurrency, self.max_in_flight)?,
+        };
+        let read_pace = pace("read-rate", self.read_rate.as_deref())?;
+        let write_pace = pace("write-rate", self.write_rate.as_deref())?;
+        let rcvbuf = match self.rcvbuf.as_deref() {
+            None => None,
+            Some(v) => match parse_size(v).map_err(|source| CliError::Unit {
+                option: "rcvbuf",
+                source,
+            })? {
+                0 => return Err(CliError::Zero("rcvbuf")),
+                n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
             },
+        };
+        if let Some(p) = &self.plot {
+            plot::format_of(p)?;
+        }
+        let plot_latency = match self.plot_latency.as_deref() {
+            None if matches!(scenario, Scenario::LoginOnly) => Latency::Session,
+            None | Some("first-byte") => Latency::FirstByte,
+            Some("session") => Latency::Session,
+            Some(other) => return Err(CliError::PlotLatency(other.to_string())),
+        };
+        let transfers_per_session = if replay.is_some() {
+            1
+        } else {
+            self.transfers_per_session
         };
         let threads = match self.threads {
             Some(0) => return Err(CliError::Zero("threads")),
@@ -242,6 +375,9 @@ impl Args {
             Some(spec) => SourcePool::parse(spec)?,
             None => SourcePool::default_for(target.ip()),
         };
+        if self.tls && (read_pace.is_some() || write_pace.is_some() || self.cut_at_end) {
+            return Err(CliError::TlsPacing);
+        }
         let tls = match (self.tls, &self.tls_trust) {
             (true, Some(trust)) => Some(crate::tls::TlsClient::new(
                 trust,
@@ -261,7 +397,7 @@ impl Args {
             password: self.password,
             scenario,
             mode,
-            transfers_per_session: self.transfers_per_session,
+            transfers_per_session,
             timeout,
             sources,
             verify_size: self.verify_size,
@@ -282,6 +418,13 @@ impl Args {
             server_metrics,
             quiet: self.quiet,
             tls,
+            read_pace,
+            write_pace,
+            rcvbuf,
+            cut_at_end: self.cut_at_end,
+            timeline: self.timeline || self.plot.is_some(),
+            plot: self.plot,
+            plot_latency,
         })
     }
 }
@@ -343,6 +486,77 @@ mod tests {
             Args::try_parse_from(["ringftp-load", "h:1", "retr", "/f", "-c", "1", "-r", "1"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn rates_buffers_and_charts() {
+        let c = config(
+            "127.0.0.1:2121 retr /f --read-rate 256KiB/s --write-rate 1MB --rcvbuf 64KiB \
+             --cut-at-end --plot run.svg",
+        )
+        .unwrap();
+        assert_eq!(c.read_pace, Some(Pace::new(256 * 1024)));
+        assert_eq!(c.write_pace, Some(Pace::new(1_000_000)));
+        assert_eq!(c.rcvbuf, Some(64 * 1024));
+        assert!(c.cut_at_end && c.timeline);
+        assert_eq!(c.plot_latency, Latency::FirstByte);
+        assert_eq!(
+            config("127.0.0.1:2121 login-only").unwrap().plot_latency,
+            Latency::Session
+        );
+        assert!(matches!(
+            config("127.0.0.1:2121 retr /f --read-rate 0"),
+            Err(CliError::Zero("read-rate"))
+        ));
+        assert!(matches!(
+            config("127.0.0.1:2121 retr /f --write-rate slow"),
+            Err(CliError::Unit {
+                option: "write-rate",
+                ..
+            })
+        ));
+        assert!(matches!(
+            config("127.0.0.1:2121 retr /f --rcvbuf 0"),
+            Err(CliError::Zero("rcvbuf"))
+        ));
+        assert!(matches!(
+            config("127.0.0.1:2121 retr /f --plot run.gif"),
+            Err(CliError::Plot(_))
+        ));
+        assert!(matches!(
+            config("127.0.0.1:2121 retr /f --plot-latency login"),
+            Err(CliError::PlotLatency(_))
+        ));
+    }
+
+    #[test]
+    fn replay_takes_its_load_from_the_log() {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            log.path(),
+            "Tue Nov 25 04:14:10 2025 1 h 2 /srv/a b _ o a u ftp 0 * c\n\
+             Tue Nov 25 04:14:20 2025 1 h 2 /srv/b b _ i a u ftp 0 * c\n",
+        )
+        .unwrap();
+        let path = log.path().display();
+        let c = config(&format!("127.0.0.1:2121 replay {path} --speedup 10 -k 3")).unwrap();
+        assert_eq!(c.run.stop, Stop::Count(2));
+        assert_eq!(
+            c.run.load,
+            Load::Replay {
+                speedup: 10.0,
+                max_in_flight: 20_000
+            }
+        );
+        assert_eq!(c.transfers_per_session, 1);
+        assert!(matches!(
+            config(&format!("127.0.0.1:2121 replay {path} -c 5")),
+            Err(CliError::ReplayLoad)
+        ));
+        assert!(matches!(
+            config(&format!("127.0.0.1:2121 replay {path} --speedup 0")),
+            Err(CliError::Speedup)
+        ));
     }
 
     #[test]

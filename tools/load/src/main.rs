@@ -3,16 +3,18 @@
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
-use ringftp_load::{metrics, nofile, progress, runner, sockets};
+use ringftp_load::{metrics, nofile, plot, progress, runner, sockets, timeline};
 
 use ringftp_load::cli::{Args, CliError, Config};
 use ringftp_load::ftp::{bounded, Control, FtpError};
 use ringftp_load::hdr_log::{HdrLog, HdrLogError};
-use ringftp_load::metrics::MetricsError;
+use ringftp_load::metrics::{MetricsError, MetricsUrl, PortPeaks};
+use ringftp_load::plot::PlotError;
 use ringftp_load::progress::Progress;
 use ringftp_load::report::{Report, RunInfo};
 use ringftp_load::runner::{Load, RunError, Stop};
@@ -42,6 +44,8 @@ enum MainError {
     Metrics(#[from] MetricsError),
     #[error("writing the report: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
 }
 
 fn main() -> ExitCode {
@@ -58,7 +62,7 @@ fn main() -> ExitCode {
 fn files_wanted(config: &Config) -> u64 {
     let sessions = match config.run.load {
         Load::Closed { concurrency } => concurrency,
-        Load::Open { max_in_flight, .. } => max_in_flight,
+        Load::Open { max_in_flight, .. } | Load::Replay { max_in_flight, .. } => max_in_flight,
     };
     sessions.saturating_mul(3).saturating_add(1024)
 }
@@ -113,9 +117,16 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
         ),
+        read_pace: config.read_pace,
+        write_pace: config.write_pace,
+        rcvbuf: config.rcvbuf,
+        cut_at_end: config.cut_at_end,
     });
 
-    let (stats, start, elapsed, peak) = drive(&config, plan)?;
+    let sampler = config.server_metrics.clone().map(PortSampler::start);
+    let driven = drive(&config, plan)?;
+    let port_peaks = sampler.map(PortSampler::stop);
+    let (stats, start, elapsed, peak) = (driven.stats, driven.start, driven.elapsed, driven.peak);
 
     let window = stats
         .last_ok_at
@@ -126,6 +137,23 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
         let after = metrics::parse_sessions(&metrics::fetch(url)?);
         report.server_cores = Some(metrics::balance(&before, &after));
     }
+    if let Some(peaks) = port_peaks.filter(|p| p.samples > 0) {
+        let sizing = peaks.sizing();
+        if !sizing.is_empty() {
+            report.passive_ports = Some(sizing);
+        }
+    }
+    if config.timeline {
+        report.timeline = Some(driven.timeline);
+    }
+    if let (Some(path), Some(points)) = (&config.plot, &report.timeline) {
+        let title = format!("{} -> {}", report.info.scenario, report.info.target);
+        let series = [plot::Series {
+            name: report.info.target.clone(),
+            points: points.clone(),
+        }];
+        plot::draw(path, &title, &series, config.plot_latency)?;
+    }
     if config.json {
         eprint!("{}", report.table());
         let mut out = std::io::stdout().lock();
@@ -134,17 +162,58 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
     } else {
         print!("{}", report.table());
     }
-    Ok(if stats.sessions_ok > 0 {
+    Ok(if stats.sessions_ok + stats.sessions_cut > 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
+/// Scrapes the server's metrics every 100 ms on its own thread during the run, keeping
+/// each core's peak of passive ports in use.
+struct PortSampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<PortPeaks>,
+}
+
+impl PortSampler {
+    fn start(url: MetricsUrl) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let mut peaks = PortPeaks::default();
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok(text) = metrics::fetch(&url) {
+                    peaks.observe(&text);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peaks
+        });
+        Self { stop, handle }
+    }
+
+    fn stop(self) -> PortPeaks {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// What [`drive`] measured.
+struct Driven {
+    /// Merged statistics of all threads.
+    stats: Stats,
+    start: Instant,
+    /// The run's duration.
+    elapsed: Duration,
+    /// Most sessions seen at once.
+    peak: u64,
+    /// Per-second intervals (empty unless asked for).
+    timeline: Vec<timeline::Point>,
+}
+
 /// Runs the load, drawing progress and writing interval logs until every thread is done.
-/// Returns the merged statistics, the start time, the run's duration and the most
-/// sessions seen at once.
-fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Instant, Duration, u64), MainError> {
+fn drive(config: &Config, plan: Arc<Plan>) -> Result<Driven, MainError> {
     let progress = Arc::new(Progress::default());
     let wall_start = SystemTime::now();
     let mut hdr_log = config
@@ -152,7 +221,9 @@ fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Instant, Duration, 
         .as_deref()
         .map(|p| HdrLog::create(p, wall_start))
         .transpose()?;
-    let interval = hdr_log.as_ref().map(|_| Arc::new(Mutex::new(Stats::new())));
+    let wants_intervals = hdr_log.is_some() || config.timeline;
+    let interval = wants_intervals.then(|| Arc::new(Mutex::new(Stats::new())));
+    let mut points = Vec::new();
     let start = Instant::now() + Duration::from_millis(20);
     let running = runner::start(
         plan,
@@ -177,8 +248,20 @@ fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Instant, Duration, 
             let line = progress::line(now - start, now - last_tick, last_snapshot, snapshot);
             eprint!("\r{line}");
         }
-        if let (Some(log), Some(interval)) = (hdr_log.as_mut(), &interval) {
-            write_interval(log, interval, last_tick - start, now - last_tick)?;
+        if let Some(interval) = &interval {
+            let stats = take_interval(interval);
+            if let Some(log) = hdr_log.as_mut() {
+                log.write_interval(&stats, last_tick - start, now - last_tick)?;
+            }
+            if config.timeline {
+                points.push(timeline::point(
+                    (now - start).as_secs_f64(),
+                    (now - last_tick).as_secs_f64(),
+                    last_snapshot,
+                    snapshot,
+                    &stats,
+                ));
+            }
         }
         last_tick = now;
         last_snapshot = snapshot;
@@ -187,36 +270,46 @@ fn drive(config: &Config, plan: Arc<Plan>) -> Result<(Stats, Instant, Duration, 
     if tty {
         eprint!("\r\x1b[2K");
     }
-    if let (Some(log), Some(interval)) = (hdr_log.as_mut(), &interval) {
+    if let Some(interval) = &interval {
         let now = Instant::now();
-        write_interval(
-            log,
-            interval,
-            last_tick.saturating_duration_since(start),
-            now - last_tick,
-        )?;
+        let stats = take_interval(interval);
+        if let Some(log) = hdr_log.as_mut() {
+            log.write_interval(
+                &stats,
+                last_tick.saturating_duration_since(start),
+                now - last_tick,
+            )?;
+        }
+        if config.timeline && now > last_tick + Duration::from_millis(100) {
+            points.push(timeline::point(
+                (now - start).as_secs_f64(),
+                (now - last_tick).as_secs_f64(),
+                last_snapshot,
+                progress.snapshot(),
+                &stats,
+            ));
+        }
     }
-    let peak = progress
-        .peak_in_flight
-        .load(std::sync::atomic::Ordering::Relaxed);
-    Ok((running.join()?, start, elapsed, peak))
+    let peak = progress.peak_in_flight.load(Ordering::Relaxed);
+    Ok(Driven {
+        stats: running.join()?,
+        start,
+        elapsed,
+        peak,
+        timeline: points,
+    })
 }
 
-fn write_interval(
-    log: &mut HdrLog,
-    interval: &Mutex<Stats>,
-    since_start: Duration,
-    length: Duration,
-) -> Result<(), HdrLogError> {
-    let snapshot = match interval.lock() {
+/// The interval's statistics so far, leaving the shared histograms empty for the next.
+fn take_interval(interval: &Mutex<Stats>) -> Stats {
+    match interval.lock() {
         Ok(mut s) => {
             let copy = s.clone();
             s.reset_histograms();
             copy
         }
-        Err(_) => return Ok(()),
-    };
-    log.write_interval(&snapshot, since_start, length)
+        Err(_) => Stats::new(),
+    }
 }
 
 /// Logs in once and asks SIZE of every download path, so each download can be checked.
@@ -281,6 +374,7 @@ fn run_info(config: &Config, nofile_limit: u64) -> RunInfo {
     let (load, load_value) = match config.run.load {
         Load::Closed { concurrency } => ("closed", concurrency as f64),
         Load::Open { rate, .. } => ("open", rate),
+        Load::Replay { speedup, .. } => ("replay", speedup),
     };
     let stop = match config.run.stop {
         Stop::After(d) => format!("duration {:.1}s", d.as_secs_f64()),

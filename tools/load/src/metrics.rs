@@ -1,5 +1,6 @@
-//! Reading the server's per-core session counters from a Prometheus text endpoint on
-//! loopback, to show how evenly the server spread sessions over its cores.
+//! Reading the server's per-core counters from a Prometheus text endpoint on loopback:
+//! how evenly the server spread sessions over its cores, and how many passive ports each
+//! core had leased at its busiest, to size per-core passive ranges.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -10,6 +11,15 @@ use serde::Serialize;
 
 /// Counter whose per-core values are compared.
 const COUNTER: &str = "ringftpd_sessions_total";
+
+/// Gauge of passive ports leased now, per core.
+const PORTS_IN_USE: &str = "ringftpd_passive_ports_in_use";
+
+/// Gauge of the size of each core's passive slice.
+const PORTS_SLICE: &str = "ringftpd_passive_ports";
+
+/// Headroom on the peak when suggesting a slice size: 25%.
+const HEADROOM: f64 = 1.25;
 
 /// Failures fetching or reading the metrics endpoint.
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +89,19 @@ pub fn fetch(url: &MetricsUrl) -> Result<String, MetricsError> {
 
 /// Per-core values of `ringftpd_sessions_total{core="N"}`, keyed by core label.
 pub fn parse_sessions(text: &str) -> BTreeMap<u32, f64> {
+    parse_per_core(text, COUNTER)
+}
+
+/// Per-core values of the series `name{...core="N"...}`, summed over other labels.
+pub fn parse_per_core(text: &str, name: &str) -> BTreeMap<u32, f64> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix(COUNTER) else {
+        let Some(rest) = line.strip_prefix(name) else {
             continue;
         };
+        if !rest.starts_with('{') {
+            continue;
+        }
         let Some((labels, value)) = rest.split_once('}') else {
             continue;
         };
@@ -132,6 +150,55 @@ pub fn balance(before: &BTreeMap<u32, f64>, after: &BTreeMap<u32, f64>) -> Vec<C
         .collect()
 }
 
+/// Peak passive ports in use per core, folded over scrapes taken during a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PortPeaks {
+    peak: BTreeMap<u32, f64>,
+    slice: BTreeMap<u32, f64>,
+    /// Scrapes folded in.
+    pub samples: u64,
+}
+
+impl PortPeaks {
+    /// Folds in one scrape's text.
+    pub fn observe(&mut self, text: &str) {
+        for (core, v) in parse_per_core(text, PORTS_IN_USE) {
+            let peak = self.peak.entry(core).or_insert(0.0);
+            *peak = peak.max(v);
+        }
+        for (core, v) in parse_per_core(text, PORTS_SLICE) {
+            self.slice.insert(core, v);
+        }
+        self.samples += 1;
+    }
+
+    /// One line per core: peak in use, the slice it had, and the slice that would have
+    /// held the peak with 25% headroom.
+    pub fn sizing(&self) -> Vec<PortSizing> {
+        self.peak
+            .iter()
+            .map(|(&core, &peak)| PortSizing {
+                core,
+                peak_in_use: peak as u64,
+                slice: self.slice.get(&core).map(|&v| v as u64),
+                suggested: (peak * HEADROOM).ceil() as u64,
+            })
+            .collect()
+    }
+}
+
+/// Passive port use of one server core over a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortSizing {
+    pub core: u32,
+    /// Most ports leased at once among the scrapes.
+    pub peak_in_use: u64,
+    /// The core's slice size during the run, when the server exported it.
+    pub slice: Option<u64>,
+    /// Slice size that holds the peak with 25% headroom.
+    pub suggested: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +217,45 @@ mod tests {
             parse_url("http://192.0.2.1:9100/"),
             Err(MetricsError::NotLoopback(_))
         ));
+    }
+
+    #[test]
+    fn passive_port_peaks_and_sizing() {
+        let mut p = PortPeaks::default();
+        p.observe(
+            "ringftpd_passive_ports{core=\"0\"} 500\n\
+             ringftpd_passive_ports{core=\"1\"} 500\n\
+             ringftpd_passive_ports_in_use{core=\"0\"} 40\n\
+             ringftpd_passive_ports_in_use{core=\"1\"} 7\n",
+        );
+        p.observe(
+            "ringftpd_passive_ports_in_use{core=\"0\"} 12\n\
+             ringftpd_passive_ports_in_use{core=\"1\"} 61\n",
+        );
+        assert_eq!(p.samples, 2);
+        assert_eq!(
+            p.sizing(),
+            vec![
+                PortSizing {
+                    core: 0,
+                    peak_in_use: 40,
+                    slice: Some(500),
+                    suggested: 50
+                },
+                PortSizing {
+                    core: 1,
+                    peak_in_use: 61,
+                    slice: Some(500),
+                    suggested: 77
+                },
+            ]
+        );
+        // The slice gauge's name is a prefix of the in-use gauge's: neither leaks into
+        // the other.
+        assert_eq!(
+            parse_per_core("ringftpd_passive_ports_in_use{core=\"0\"} 3\n", PORTS_SLICE).len(),
+            0
+        );
     }
 
     #[test]

@@ -76,6 +76,23 @@ impl Recorder {
         self.progress.peak_in_flight.fetch_max(now, Relaxed);
     }
 
+    /// Records the rate a session achieved: `bytes` over the time it spent transferring.
+    pub fn session_rate(&self, bytes: u64, took: Duration) {
+        if bytes > 0 {
+            self.stats
+                .borrow_mut()
+                .record_rate(crate::pacing::achieved(bytes, took));
+        }
+    }
+
+    /// Marks a session as closed mid-transfer at the end of the duration (`--cut-at-end`).
+    pub fn session_cut(&self) {
+        self.stats.borrow_mut().sessions_cut += 1;
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+        self.progress.in_flight.fetch_sub(1, Relaxed);
+        self.progress.sessions_done.fetch_add(1, Relaxed);
+    }
+
     /// Marks a session as finished.
     pub fn session_finished(&self, ok: bool) {
         {

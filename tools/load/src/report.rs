@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::metrics::CoreShare;
+use crate::metrics::{CoreShare, PortSizing};
 use crate::stats::{Phase, Stats};
+use crate::timeline::Point;
 use crate::units::{format_bytes, format_micros};
 
 /// Describes the run, for the report header.
@@ -34,6 +35,8 @@ pub struct Sessions {
     pub ok: u64,
     pub failed: u64,
     pub aborted: u64,
+    /// Closed mid-transfer at the end of the duration (`--cut-at-end`).
+    pub cut: u64,
     pub active: u64,
     pub passive: u64,
     /// Most sessions running at once.
@@ -59,6 +62,18 @@ pub struct PhaseSummary {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+}
+
+/// Spread of the data rates sessions achieved (bytes over time spent transferring),
+/// MiB/s: a low p1 next to a high p99 means the server served some clients unfairly.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionRates {
+    pub count: u64,
+    pub p1: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub min: f64,
+    pub max: f64,
 }
 
 /// Errors of one phase and class.
@@ -87,7 +102,15 @@ pub struct Report {
     pub latency_us: Vec<PhaseSummary>,
     pub errors: Vec<ErrorCount>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_rates: Option<SessionRates>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cores: Option<Vec<CoreShare>>,
+    /// Peak passive ports in use per server core and the slice that would have sufficed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passive_ports: Option<Vec<PortSizing>>,
+    /// Per-second intervals (`--timeline`, `--plot`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<Point>>,
 }
 
 impl Report {
@@ -121,6 +144,16 @@ impl Report {
             })
             .collect();
         let bytes = (stats.bytes_down + stats.bytes_up) as f64;
+        let rates = stats.rates();
+        let mib = |v: u64| v as f64 / (1024.0 * 1024.0);
+        let session_rates = (!rates.is_empty()).then(|| SessionRates {
+            count: rates.len(),
+            p1: mib(rates.value_at_quantile(0.01)),
+            p50: mib(rates.value_at_quantile(0.5)),
+            p99: mib(rates.value_at_quantile(0.99)),
+            min: mib(rates.min()),
+            max: mib(rates.max()),
+        });
         Self {
             info,
             elapsed_s: elapsed.as_secs_f64(),
@@ -129,6 +162,7 @@ impl Report {
                 ok: stats.sessions_ok,
                 failed: stats.sessions_failed,
                 aborted: stats.sessions_aborted,
+                cut: stats.sessions_cut,
                 active: stats.sessions_active,
                 passive: stats.sessions_passive,
                 peak_in_flight: 0,
@@ -143,7 +177,10 @@ impl Report {
             },
             latency_us,
             errors,
+            session_rates,
             server_cores: None,
+            passive_ports: None,
+            timeline: None,
         }
     }
 
@@ -153,6 +190,7 @@ impl Report {
         let mut out = String::new();
         let load = match i.load.as_str() {
             "open" => format!("open loop {} sessions/s", i.load_value),
+            "replay" => format!("replay at {}x the logged pace", i.load_value),
             _ => format!("closed loop, concurrency {}", i.load_value),
         };
         let _ = writeln!(
@@ -168,9 +206,21 @@ impl Report {
         let s = &self.sessions;
         let _ = writeln!(
             out,
-            "elapsed {:.2}s (rates over {:.2}s)  sessions {} ok, {} failed, {} aborted ({} active, {} passive), \
+            "elapsed {:.2}s (rates over {:.2}s)  sessions {} ok, {} failed, {} aborted{} ({} active, {} passive), \
              peak {} at once",
-            self.elapsed_s, self.window_s, s.ok, s.failed, s.aborted, s.active, s.passive, s.peak_in_flight
+            self.elapsed_s,
+            self.window_s,
+            s.ok,
+            s.failed,
+            s.aborted,
+            if s.cut > 0 {
+                format!(", {} cut at the end", s.cut)
+            } else {
+                String::new()
+            },
+            s.active,
+            s.passive,
+            s.peak_in_flight
         );
         let t = &self.throughput;
         let _ = writeln!(
@@ -182,6 +232,13 @@ impl Report {
             format_bytes(self.bytes_down as f64),
             format_bytes(self.bytes_up as f64)
         );
+        if let Some(r) = &self.session_rates {
+            let _ = writeln!(
+                out,
+                "per-session rate MiB/s ({} sessions): p1 {:.3}  p50 {:.3}  p99 {:.3}  (min {:.3}, max {:.3})",
+                r.count, r.p1, r.p50, r.p99, r.min, r.max
+            );
+        }
         let _ = writeln!(
             out,
             "\n{:<11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -220,6 +277,20 @@ impl Report {
                 );
             }
         }
+        if let Some(ports) = &self.passive_ports {
+            let _ = writeln!(
+                out,
+                "\nserver passive ports per core (peak in use, slice, enough with 25% headroom):"
+            );
+            for p in ports {
+                let slice = p.slice.map_or("?".to_string(), |s| s.to_string());
+                let _ = writeln!(
+                    out,
+                    "  core {:>3} {:>8} {:>8} {:>8}",
+                    p.core, p.peak_in_use, slice, p.suggested
+                );
+            }
+        }
         out
     }
 }
@@ -254,6 +325,9 @@ mod tests {
         s.sessions_failed = 3;
         s.transfers_ok = 4;
         s.bytes_down = 4 << 20;
+        s.record_rate(1_048_576.0);
+        s.record_rate(2_097_152.0);
+        s.sessions_cut = 1;
         s.error(Phase::Login, ErrorClass::Reply(530));
         s.error(Phase::Login, ErrorClass::Reply(530));
         s.error(Phase::Transfer, ErrorClass::ShortRead);
@@ -312,6 +386,18 @@ mod tests {
         assert!(t.contains("login: 530 x2"));
         assert!(t.contains("transfer: short read x1"));
         assert!(t.contains("core   0          7  100.0%"));
+        assert!(t.contains("1 cut at the end"), "{t}");
+        assert!(
+            t.contains("per-session rate MiB/s (2 sessions): p1 1.00"),
+            "{t}"
+        );
+        r.passive_ports = Some(vec![PortSizing {
+            core: 1,
+            peak_in_use: 40,
+            slice: Some(500),
+            suggested: 50,
+        }]);
+        assert!(r.table().contains("core   1       40      500       50"));
         let login_row = t.lines().find(|l| l.starts_with("login ")).unwrap();
         assert!(login_row.contains("2.00ms"), "{login_row}");
     }
@@ -329,5 +415,8 @@ mod tests {
         assert_eq!(v["sessions"]["ok"], 4);
         assert_eq!(v["latency_us"][0]["phase"], "login");
         assert!(v.get("server_cores").is_none());
+        assert!(v.get("timeline").is_none());
+        assert_eq!(v["session_rates"]["count"], 2);
+        assert_eq!(v["sessions"]["cut"], 1);
     }
 }

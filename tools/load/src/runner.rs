@@ -14,6 +14,7 @@ use tokio::task::LocalSet;
 use crate::progress::Progress;
 use crate::rate::{worker_start, Schedule};
 use crate::recorder::Recorder;
+use crate::scenario::Scenario;
 use crate::session::{self, Plan};
 use crate::stats::Stats;
 
@@ -24,6 +25,9 @@ pub enum Load {
     Closed { concurrency: u64 },
     /// Sessions started at a fixed rate whatever happens to earlier ones.
     Open { rate: f64, max_in_flight: u64 },
+    /// One session per transfer of a replayed xferlog, started at its logged start time
+    /// divided by `speedup`, whatever happens to earlier ones.
+    Replay { speedup: f64, max_in_flight: u64 },
 }
 
 /// When the run stops starting sessions.
@@ -158,7 +162,17 @@ fn worker_thread(thread: usize, shared: &Arc<Shared>) -> Result<Stats, RunError>
                 Load::Open {
                     rate,
                     max_in_flight,
-                } => open_loop(thread, shared, &rec, rate, max_in_flight, start, deadline).await,
+                } => {
+                    let starts = Starts::Rate(Schedule::new(rate, cfg.ramp_up));
+                    open_loop(thread, shared, &rec, starts, max_in_flight, start, deadline).await
+                }
+                Load::Replay {
+                    speedup,
+                    max_in_flight,
+                } => {
+                    let starts = Starts::Replay(speedup);
+                    open_loop(thread, shared, &rec, starts, max_in_flight, start, deadline).await
+                }
             }
         };
         match hard_stop {
@@ -211,17 +225,37 @@ async fn closed_loop(
     }
 }
 
+/// When open-loop sessions are meant to start.
+enum Starts {
+    /// At a fixed (ramped) rate.
+    Rate(Schedule),
+    /// At the replayed log's start times, this many times faster.
+    Replay(f64),
+}
+
+impl Starts {
+    /// Offset of session `index` from the start; `None` once a replay has no more.
+    fn offset(&self, plan: &Plan, index: u64) -> Option<Duration> {
+        match self {
+            Self::Rate(schedule) => Some(schedule.offset(index)),
+            Self::Replay(speedup) => match &plan.scenario {
+                Scenario::Replay(replay) => replay.offset(index as usize, *speedup),
+                _ => None,
+            },
+        }
+    }
+}
+
 async fn open_loop(
     thread: usize,
     shared: &Arc<Shared>,
     rec: &Rc<Recorder>,
-    rate: f64,
+    starts: Starts,
     max_in_flight: u64,
     start: tokio::time::Instant,
     deadline: Option<tokio::time::Instant>,
 ) {
     let threads = shared.config.threads as u64;
-    let schedule = Schedule::new(rate, shared.config.ramp_up);
     let permits = (max_in_flight / threads).max(1) as usize;
     let slots = Arc::new(Semaphore::new(permits));
     let count = match shared.config.stop {
@@ -233,7 +267,10 @@ async fn open_loop(
         if count.is_some_and(|n| index >= n) {
             break;
         }
-        let intended = start + schedule.offset(index);
+        let Some(offset) = starts.offset(&shared.plan, index) else {
+            break;
+        };
+        let intended = start + offset;
         if deadline.is_some_and(|d| intended >= d) {
             break;
         }

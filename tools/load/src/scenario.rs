@@ -1,19 +1,29 @@
 //! What each session does: the scenario (which command moves which data) and the
 //! data-channel mode (passive, active, or a mix of both across sessions).
 
+use std::sync::Arc;
+
+use crate::mix::{Mix, MixError};
 use crate::units::{parse_size, UnitError};
+use crate::xferlog::{Replay, XferlogError};
 
 /// What one transfer of a session does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Scenario {
     /// `RETR` one path.
     Retr(String),
     /// `RETR` paths listed in a local file, chosen round-robin.
     RetrList(Vec<String>),
+    /// `RETR` paths drawn by weight from a `path weight` list.
+    RetrMix(Mix),
+    /// The transfers of an xferlog, one session each, started at their logged times.
+    Replay(Arc<Replay>),
     /// `STOR` uploads of this many bytes, names unique per session.
     Stor(u64),
     /// `LIST` one directory.
     List(String),
+    /// `MLSD` one directory.
+    Mlsd(String),
     /// Connect, log in, `QUIT`: no data channel.
     LoginOnly,
 }
@@ -21,9 +31,9 @@ pub enum Scenario {
 /// A scenario given on the command line that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("no scenario given (retr PATH | retr-list FILE | stor SIZE | list DIR | login-only)")]
+    #[error("no scenario given (retr PATH | retr-list FILE | retr-mix FILE | replay XFERLOG | stor SIZE | list DIR | mlsd DIR | login-only)")]
     Missing,
-    #[error("unknown scenario `{0}` (retr | retr-list | stor | list | login-only)")]
+    #[error("unknown scenario `{0}` (retr | retr-list | retr-mix | replay | stor | list | mlsd | login-only)")]
     Unknown(String),
     #[error("scenario `{verb}` takes {expected}")]
     Arguments {
@@ -32,13 +42,17 @@ pub enum ScenarioError {
     },
     #[error("stor size: {0}")]
     Size(#[from] UnitError),
-    #[error("cannot read path list {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     ReadList {
         path: String,
         source: std::io::Error,
     },
     #[error("path list {0} holds no paths")]
     EmptyList(String),
+    #[error("weighted path list {path}: {source}")]
+    Mix { path: String, source: MixError },
+    #[error("xferlog {path}: {source}")]
+    Xferlog { path: String, source: XferlogError },
     #[error(
         "unknown data mode `{0}` (passive | epsv | pasv | active | port | eprt | mixed:RATIO)"
     )]
@@ -48,10 +62,12 @@ pub enum ScenarioError {
 }
 
 impl Scenario {
-    /// Builds a scenario from its words; `read_list` loads the file of `retr-list`.
+    /// Builds a scenario from its words; `read_list` loads the file of `retr-list`,
+    /// `retr-mix` or `replay`; `strip` is cut from the front of replayed paths.
     pub fn from_words(
         words: &[String],
         read_list: impl FnOnce(&str) -> std::io::Result<String>,
+        strip: &str,
     ) -> Result<Self, ScenarioError> {
         let (verb, args) = words.split_first().ok_or(ScenarioError::Missing)?;
         let one_arg = |expected: &'static str| match args {
@@ -64,6 +80,7 @@ impl Scenario {
         match verb.to_ascii_lowercase().as_str() {
             "retr" => Ok(Self::Retr(one_arg("one PATH")?)),
             "list" => Ok(Self::List(one_arg("one DIR")?)),
+            "mlsd" => Ok(Self::Mlsd(one_arg("one DIR")?)),
             "stor" => Ok(Self::Stor(parse_size(&one_arg("one SIZE")?)?)),
             "retr-list" => {
                 let file = one_arg("one FILE_OF_PATHS")?;
@@ -76,6 +93,31 @@ impl Scenario {
                     return Err(ScenarioError::EmptyList(file));
                 }
                 Ok(Self::RetrList(paths))
+            }
+            "retr-mix" => {
+                let file = one_arg("one FILE_OF_PATH_WEIGHT_LINES")?;
+                let text = read_list(&file).map_err(|source| ScenarioError::ReadList {
+                    path: file.clone(),
+                    source,
+                })?;
+                let mix = Mix::parse(&text).map_err(|source| ScenarioError::Mix {
+                    path: file.clone(),
+                    source,
+                })?;
+                Ok(Self::RetrMix(mix))
+            }
+            "replay" => {
+                let file = one_arg("one XFERLOG")?;
+                let text = read_list(&file).map_err(|source| ScenarioError::ReadList {
+                    path: file.clone(),
+                    source,
+                })?;
+                let replay =
+                    Replay::parse(&text, strip).map_err(|source| ScenarioError::Xferlog {
+                        path: file.clone(),
+                        source,
+                    })?;
+                Ok(Self::Replay(Arc::new(replay)))
             }
             "login-only" | "login" => match args {
                 [] => Ok(Self::LoginOnly),
@@ -93,6 +135,8 @@ impl Scenario {
         match self {
             Self::Retr(p) => std::slice::from_ref(p),
             Self::RetrList(ps) => ps,
+            Self::RetrMix(m) => m.paths(),
+            Self::Replay(r) => &r.download_paths,
             _ => &[],
         }
     }
@@ -107,8 +151,11 @@ impl Scenario {
         match self {
             Self::Retr(p) => format!("retr {p}"),
             Self::RetrList(ps) => format!("retr-list ({} paths)", ps.len()),
+            Self::RetrMix(m) => format!("retr-mix ({} paths)", m.paths().len()),
+            Self::Replay(r) => format!("replay ({} transfers)", r.entries.len()),
             Self::Stor(n) => format!("stor {n} bytes"),
             Self::List(d) => format!("list {d}"),
+            Self::Mlsd(d) => format!("mlsd {d}"),
             Self::LoginOnly => "login-only".to_string(),
         }
     }
@@ -242,58 +289,87 @@ mod tests {
     #[test]
     fn scenarios() {
         assert_eq!(
-            Scenario::from_words(&words("retr /pub/a"), no_file).unwrap(),
+            Scenario::from_words(&words("retr /pub/a"), no_file, "").unwrap(),
             Scenario::Retr("/pub/a".into())
         );
         assert_eq!(
-            Scenario::from_words(&words("STOR 4KiB"), no_file).unwrap(),
+            Scenario::from_words(&words("STOR 4KiB"), no_file, "").unwrap(),
             Scenario::Stor(4096)
         );
         assert_eq!(
-            Scenario::from_words(&words("list /"), no_file).unwrap(),
+            Scenario::from_words(&words("list /"), no_file, "").unwrap(),
             Scenario::List("/".into())
         );
         assert_eq!(
-            Scenario::from_words(&words("login-only"), no_file).unwrap(),
+            Scenario::from_words(&words("login-only"), no_file, "").unwrap(),
             Scenario::LoginOnly
         );
-        let list = Scenario::from_words(&words("retr-list paths.txt"), |p| {
-            assert_eq!(p, "paths.txt");
-            Ok("# comment\n/a\n\n /b \n".into())
-        })
+        let list = Scenario::from_words(
+            &words("retr-list paths.txt"),
+            |p| {
+                assert_eq!(p, "paths.txt");
+                Ok("# comment\n/a\n\n /b \n".into())
+            },
+            "",
+        )
         .unwrap();
         assert_eq!(list, Scenario::RetrList(vec!["/a".into(), "/b".into()]));
         assert_eq!(list.download_paths().len(), 2);
     }
 
     #[test]
+    fn mix_replay_and_mlsd() {
+        let mix = Scenario::from_words(&words("retr-mix w.txt"), |_| Ok("/a 3\n/b 1\n".into()), "")
+            .unwrap();
+        assert_eq!(mix.download_paths(), ["/a", "/b"]);
+        assert_eq!(mix.describe(), "retr-mix (2 paths)");
+        let log = "Tue Nov 25 04:14:10 2025 1 h 2 /srv/a b _ o a u ftp 0 * c\n";
+        let replay =
+            Scenario::from_words(&words("replay x.log"), |_| Ok(log.into()), "/srv/").unwrap();
+        assert_eq!(replay.download_paths(), ["a"]);
+        assert_eq!(replay.describe(), "replay (1 transfers)");
+        assert!(matches!(
+            Scenario::from_words(&words("replay x.log"), |_| Ok("junk".into()), ""),
+            Err(ScenarioError::Xferlog { .. })
+        ));
+        assert!(matches!(
+            Scenario::from_words(&words("retr-mix w.txt"), |_| Ok("/a x".into()), ""),
+            Err(ScenarioError::Mix { .. })
+        ));
+        assert_eq!(
+            Scenario::from_words(&words("mlsd /big"), no_file, "").unwrap(),
+            Scenario::Mlsd("/big".into())
+        );
+    }
+
+    #[test]
     fn bad_scenarios() {
         assert!(matches!(
-            Scenario::from_words(&[], no_file),
+            Scenario::from_words(&[], no_file, ""),
             Err(ScenarioError::Missing)
         ));
         assert!(matches!(
-            Scenario::from_words(&words("retr"), no_file),
+            Scenario::from_words(&words("retr"), no_file, ""),
             Err(ScenarioError::Arguments { .. })
         ));
         assert!(matches!(
-            Scenario::from_words(&words("login-only x"), no_file),
+            Scenario::from_words(&words("login-only x"), no_file, ""),
             Err(ScenarioError::Arguments { .. })
         ));
         assert!(matches!(
-            Scenario::from_words(&words("dance /"), no_file),
+            Scenario::from_words(&words("dance /"), no_file, ""),
             Err(ScenarioError::Unknown(_))
         ));
         assert!(matches!(
-            Scenario::from_words(&words("stor lots"), no_file),
+            Scenario::from_words(&words("stor lots"), no_file, ""),
             Err(ScenarioError::Size(_))
         ));
         assert!(matches!(
-            Scenario::from_words(&words("retr-list missing"), no_file),
+            Scenario::from_words(&words("retr-list missing"), no_file, ""),
             Err(ScenarioError::ReadList { .. })
         ));
         assert!(matches!(
-            Scenario::from_words(&words("retr-list empty"), |_| Ok("#\n".into())),
+            Scenario::from_words(&words("retr-list empty"), |_| Ok("#\n".into()), ""),
             Err(ScenarioError::EmptyList(_))
         ));
     }

@@ -13,12 +13,14 @@ use tokio::time::Instant;
 
 use crate::data_addr::{eprt_argument, parse_epsv, parse_pasv, port_argument};
 use crate::ftp::{bounded, tls_connect, Control, FtpError};
+use crate::pacing::Pace;
 use crate::recorder::Recorder;
 use crate::scenario::{Active, DataMode, Passive, Scenario, SessionMode};
 use crate::sockets;
 use crate::source_addrs::SourcePool;
 use crate::stats::Phase;
 use crate::tls::TlsClient;
+use crate::xferlog::Direction;
 
 /// Bytes read from a data connection at once.
 const READ_CHUNK: usize = 256 * 1024;
@@ -63,6 +65,30 @@ pub struct Plan {
     pub run_id: String,
     /// FTPS: AUTH TLS on the control connection and PROT P data connections.
     pub tls: Option<TlsClient>,
+    /// Cap on how fast each session reads its data connections.
+    pub read_pace: Option<Pace>,
+    /// Cap on how fast each session writes its uploads.
+    pub write_pace: Option<Pace>,
+    /// SO_RCVBUF of data sockets (set before connect or listen, so the window follows it).
+    pub rcvbuf: Option<usize>,
+    /// Close transfers still running when the duration ends, counting them as cut.
+    pub cut_at_end: bool,
+}
+
+/// How a session that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every transfer completed and the session logged out.
+    Done,
+    /// The duration ended mid-transfer and the session was closed there.
+    Cut,
+}
+
+/// Data a session moved and the time its transfers took, for its achieved rate.
+#[derive(Debug, Default)]
+struct Moved {
+    bytes: u64,
+    busy: Duration,
 }
 
 /// A session's failure: where it happened and why.
@@ -92,11 +118,17 @@ pub async fn run(
     if let Some(intended) = intended {
         rec.phase(Phase::StartLag, start.saturating_duration_since(intended));
     }
-    let outcome = session(plan, rec, seq, mode, stop_at).await;
+    let mut moved = Moved::default();
+    let outcome = session(plan, rec, seq, mode, stop_at, &mut moved).await;
     match outcome {
-        Ok(()) => {
+        Ok(Ended::Done) => {
             rec.phase(Phase::Session, intended.unwrap_or(start).elapsed());
+            rec.session_rate(moved.bytes, moved.busy);
             rec.session_finished(true);
+        }
+        Ok(Ended::Cut) => {
+            rec.session_rate(moved.bytes, moved.busy);
+            rec.session_cut();
         }
         Err(f) => {
             rec.error(f.phase, f.error.class());
@@ -111,7 +143,8 @@ async fn session(
     seq: u64,
     mode: SessionMode,
     stop_at: Option<Instant>,
-) -> Result<(), Failure> {
+    moved: &mut Moved,
+) -> Result<Ended, Failure> {
     let t = Instant::now();
     let source = plan.sources.pick(seq);
     let stream = bounded(plan.timeout, sockets::connect(plan.target, source))
@@ -154,12 +187,29 @@ async fn session(
         }
         think(plan.think_time, stop_at).await;
         if plan.scenario.uses_data_channel() {
-            transfer(plan, rec, &mut ctl, mode, &mut epsv_ok, seq, k, tls.clone()).await?;
+            let cut_at = stop_at.filter(|_| plan.cut_at_end);
+            let ended = transfer(
+                plan,
+                rec,
+                &mut ctl,
+                mode,
+                &mut epsv_ok,
+                seq,
+                k,
+                cut_at,
+                moved,
+                tls.clone(),
+            )
+            .await?;
+            if ended == Ended::Cut {
+                // A client whose time is up just goes away, as a user closing it would.
+                return Ok(Ended::Cut);
+            }
         }
     }
 
     ctl.expect("QUIT", 221).await.map_err(at(Phase::Quit))?;
-    Ok(())
+    Ok(Ended::Done)
 }
 
 /// Idles for the think time, but not past the stop time.
@@ -186,9 +236,19 @@ async fn transfer(
     epsv_ok: &mut bool,
     seq: u64,
     k: u32,
+    cut_at: Option<Instant>,
+    moved: &mut Moved,
     tls: Option<(&TlsClient, Arc<rustls::ClientConfig>)>,
-) -> Result<(), Failure> {
+) -> Result<Ended, Failure> {
     let nth = seq * u64::from(plan.transfers_per_session) + u64::from(k);
+    let upload_name = || match &plan.upload_dir {
+        Some(dir) => format!(
+            "{}/rfl-{}-{seq}-{k}.dat",
+            dir.trim_end_matches('/'),
+            plan.run_id
+        ),
+        None => format!("rfl-{}-{seq}-{k}.dat", plan.run_id),
+    };
     let (command, expected, upload) = match &plan.scenario {
         Scenario::Retr(path) => (
             format!("RETR {path}"),
@@ -203,19 +263,37 @@ async fn transfer(
                 None,
             )
         }
-        Scenario::List(dir) => (format!("LIST {dir}"), None, None),
-        Scenario::Stor(size) => {
-            let name = match &plan.upload_dir {
-                Some(dir) => format!(
-                    "{}/rfl-{}-{seq}-{k}.dat",
-                    dir.trim_end_matches('/'),
-                    plan.run_id
-                ),
-                None => format!("rfl-{}-{seq}-{k}.dat", plan.run_id),
+        Scenario::RetrMix(mix) => {
+            let path = mix.pick(nth);
+            (
+                format!("RETR {path}"),
+                expected_size(plan, ctl, path).await?,
+                None,
+            )
+        }
+        Scenario::Replay(replay) => {
+            let Some(entry) = replay.entries.get(seq as usize) else {
+                return Ok(Ended::Done);
             };
+            match entry.direction {
+                Direction::Download => (
+                    format!("RETR {}", entry.path),
+                    expected_size(plan, ctl, &entry.path).await?,
+                    None,
+                ),
+                Direction::Upload => {
+                    let name = upload_name();
+                    (format!("STOR {name}"), None, Some((name, entry.bytes)))
+                }
+            }
+        }
+        Scenario::List(dir) => (format!("LIST {dir}"), None, None),
+        Scenario::Mlsd(dir) => (format!("MLSD {dir}"), None, None),
+        Scenario::Stor(size) => {
+            let name = upload_name();
             (format!("STOR {name}"), None, Some((name, *size)))
         }
-        Scenario::LoginOnly => return Ok(()),
+        Scenario::LoginOnly => return Ok(Ended::Done),
     };
 
     let local_ip = ctl
@@ -255,17 +333,21 @@ async fn transfer(
         let mut stream = tls_connect(client, config, stream, plan.timeout)
             .await
             .map_err(at(Phase::Transfer))?;
+        // Pacing and --cut-at-end apply to plain data connections (the CLI refuses
+        // them with --tls).
         match upload {
             Some((_, size)) => {
                 rec.phase(Phase::FirstByte, cmd_start.elapsed());
-                send_upload(plan, rec, &mut stream, size)
+                let sent = send_upload(plan, rec, &mut stream, size, None)
                     .await
                     .map_err(at(Phase::Transfer))?;
+                moved.bytes += sent.bytes;
             }
             None => {
                 let got = receive_tls(plan, rec, &mut stream, cmd_start)
                     .await
                     .map_err(at(Phase::Transfer))?;
+                moved.bytes += got;
                 if let Some(expected) = expected {
                     if got != expected {
                         return Err(at(Phase::Transfer)(FtpError::Length { got, expected }));
@@ -273,20 +355,26 @@ async fn transfer(
                 }
             }
         }
+        moved.busy += cmd_start.elapsed();
         drop(stream);
         finish(ctl).await?;
         rec.phase(Phase::Transfer, cmd_start.elapsed());
         rec.transfer_ok();
-        return Ok(());
+        return Ok(Ended::Done);
     }
     let mut stream = stream;
 
     match upload {
         Some((name, size)) => {
             rec.phase(Phase::FirstByte, cmd_start.elapsed());
-            send_upload(plan, rec, &mut stream, size)
+            let sent = send_upload(plan, rec, &mut stream, size, cut_at)
                 .await
                 .map_err(at(Phase::Transfer))?;
+            moved.bytes += sent.bytes;
+            moved.busy += cmd_start.elapsed();
+            if sent.cut {
+                return Ok(Ended::Cut);
+            }
             drop(stream);
             finish(ctl).await?;
             rec.phase(Phase::Transfer, cmd_start.elapsed());
@@ -308,9 +396,15 @@ async fn transfer(
             }
         }
         None => {
-            let got = receive(plan, rec, &stream, cmd_start)
+            let received = receive(plan, rec, &stream, cmd_start, cut_at)
                 .await
                 .map_err(at(Phase::Transfer))?;
+            moved.bytes += received.bytes;
+            moved.busy += cmd_start.elapsed();
+            if received.cut {
+                return Ok(Ended::Cut);
+            }
+            let got = received.bytes;
             drop(stream);
             finish(ctl).await?;
             rec.phase(Phase::Transfer, cmd_start.elapsed());
@@ -322,7 +416,7 @@ async fn transfer(
         }
     }
     rec.transfer_ok();
-    Ok(())
+    Ok(Ended::Done)
 }
 
 /// The byte count a download must have: per transfer SIZE, the SIZE asked at start, or
@@ -370,13 +464,13 @@ async fn open_data(
             let port = passive_port(ctl, p, epsv_ok).await?;
             let stream = bounded(
                 plan.timeout,
-                sockets::connect(SocketAddr::new(peer, port), Some(local_ip)),
+                sockets::connect_data(SocketAddr::new(peer, port), local_ip, plan.rcvbuf),
             )
             .await?;
             Ok(Data::Connected(stream))
         }
         SessionMode::Active(a) => {
-            let listener = sockets::listen(local_ip)?;
+            let listener = sockets::listen(local_ip, plan.rcvbuf)?;
             let addr = listener.local_addr()?;
             let command = match a {
                 Active::Port => format!(
@@ -408,20 +502,76 @@ async fn passive_port(ctl: &mut Control, p: Passive, epsv_ok: &mut bool) -> Resu
     Ok(parse_pasv(&reply.text)?.port())
 }
 
-/// Reads a download to EOF into the thread's scratch buffer, comparing against the local
-/// copy when there is one. Returns the byte count.
+/// Bytes a transfer moved, and whether it was cut at the end of the duration.
+struct Progressed {
+    bytes: u64,
+    cut: bool,
+}
+
+/// Waits for `fut` within the phase timeout; `None` when `cut_at` comes first.
+async fn wait_or_cut<T, E>(
+    limit: Duration,
+    cut_at: Option<Instant>,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Option<T>, FtpError>
+where
+    FtpError: From<E>,
+{
+    match cut_at {
+        None => bounded(limit, fut).await.map(Some),
+        Some(at) => tokio::select! {
+            r = bounded(limit, fut) => r.map(Some),
+            () = tokio::time::sleep_until(at) => Ok(None),
+        },
+    }
+}
+
+/// Sleeps until a paced transfer that has moved `done` bytes since `since` may move more;
+/// false (after sleeping until `cut_at`) when the end of the run comes first.
+async fn pace_wait(pace: Option<Pace>, since: Instant, done: u64, cut_at: Option<Instant>) -> bool {
+    let Some(pace) = pace else {
+        return true;
+    };
+    let due = since + pace.due(done);
+    match cut_at {
+        Some(cut) if cut <= due => {
+            tokio::time::sleep_until(cut).await;
+            false
+        }
+        _ => {
+            tokio::time::sleep_until(due).await;
+            true
+        }
+    }
+}
+
+/// Reads a download to EOF into the thread's scratch buffer (no faster than the read
+/// pace), comparing against the local copy when there is one.
 async fn receive(
     plan: &Plan,
     rec: &Recorder,
     stream: &TcpStream,
     cmd_start: Instant,
-) -> Result<u64, FtpError> {
+    cut_at: Option<Instant>,
+) -> Result<Progressed, FtpError> {
     let mut got: u64 = 0;
-    let mut first = true;
+    let mut first_at: Option<Instant> = None;
+    let chunk = plan.read_pace.map_or(READ_CHUNK, |p| p.chunk(READ_CHUNK));
+    let cut = |bytes| Ok(Progressed { bytes, cut: true });
     loop {
-        bounded(plan.timeout, stream.readable()).await?;
+        if let Some(t0) = first_at {
+            if !pace_wait(plan.read_pace, t0, got, cut_at).await {
+                return cut(got);
+            }
+        }
+        if wait_or_cut(plan.timeout, cut_at, stream.readable())
+            .await?
+            .is_none()
+        {
+            return cut(got);
+        }
         let read = SCRATCH.with_borrow_mut(|buf| -> Result<Option<usize>, FtpError> {
-            match stream.try_read(buf) {
+            match stream.try_read(&mut buf[..chunk]) {
                 Ok(n) => {
                     if let Some(content) = &plan.content {
                         check_content(content, got, &buf[..n])?;
@@ -434,11 +584,16 @@ async fn receive(
         })?;
         match read {
             None => continue,
-            Some(0) => return Ok(got),
+            Some(0) => {
+                return Ok(Progressed {
+                    bytes: got,
+                    cut: false,
+                })
+            }
             Some(n) => {
-                if first {
+                if first_at.is_none() {
                     rec.phase(Phase::FirstByte, cmd_start.elapsed());
-                    first = false;
+                    first_at = Some(Instant::now());
                 }
                 got += n as u64;
                 rec.bytes_down(n as u64);
@@ -492,20 +647,52 @@ async fn receive_tls(
     }
 }
 
+/// Sends `size` bytes of the upload pattern, no faster than the write pace.
 async fn send_upload<S: tokio::io::AsyncWrite + Unpin>(
     plan: &Plan,
     rec: &Recorder,
     stream: &mut S,
     size: u64,
-) -> Result<(), FtpError> {
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(WRITE_CHUNK as u64) as usize;
-        bounded(plan.timeout, stream.write_all(&UPLOAD_PATTERN[..n])).await?;
-        left -= n as u64;
+    cut_at: Option<Instant>,
+) -> Result<Progressed, FtpError> {
+    let chunk = plan
+        .write_pace
+        .map_or(WRITE_CHUNK, |p| p.chunk(WRITE_CHUNK)) as u64;
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < size {
+        if !pace_wait(plan.write_pace, started, sent, cut_at).await {
+            return Ok(Progressed {
+                bytes: sent,
+                cut: true,
+            });
+        }
+        let n = (size - sent).min(chunk) as usize;
+        if wait_or_cut(plan.timeout, cut_at, stream.write_all(&UPLOAD_PATTERN[..n]))
+            .await?
+            .is_none()
+        {
+            return Ok(Progressed {
+                bytes: sent,
+                cut: true,
+            });
+        }
+        sent += n as u64;
         rec.bytes_up(n as u64);
     }
-    bounded(plan.timeout, stream.shutdown()).await
+    // The last chunk went out early; closing when it is due keeps the whole upload at the
+    // rate, as the slow link would.
+    if !pace_wait(plan.write_pace, started, sent, cut_at).await {
+        return Ok(Progressed {
+            bytes: sent,
+            cut: true,
+        });
+    }
+    bounded(plan.timeout, stream.shutdown()).await?;
+    Ok(Progressed {
+        bytes: sent,
+        cut: false,
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use hdrhistogram::Histogram;
 /// Highest latency a histogram holds: one hour, in microseconds.
 const MAX_MICROS: u64 = 3_600_000_000;
 
+/// Highest per-session rate the rate histogram holds: 1 TiB/s, in bytes per second.
+const MAX_RATE: u64 = 1 << 40;
+
 /// A measured step of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
@@ -143,6 +146,11 @@ impl ErrorClass {
 #[derive(Debug, Clone)]
 pub struct Stats {
     histograms: Vec<Histogram<u64>>,
+    /// Achieved data rate of each session that moved data, bytes per second.
+    rates: Histogram<u64>,
+    /// Sessions still transferring at the end of the duration, closed there on purpose
+    /// (`--cut-at-end`); their rates count, they are neither ok nor failed.
+    pub sessions_cut: u64,
     /// Sessions that finished every step.
     pub sessions_ok: u64,
     /// Sessions that stopped at an error.
@@ -183,6 +191,9 @@ impl Stats {
             .collect();
         Self {
             histograms,
+            rates: Histogram::new_with_bounds(1, MAX_RATE, 3)
+                .expect("constant histogram bounds are valid"),
+            sessions_cut: 0,
             sessions_ok: 0,
             sessions_failed: 0,
             sessions_aborted: 0,
@@ -202,6 +213,18 @@ impl Stats {
             let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
             self.histograms[slot].saturating_record(us);
         }
+    }
+
+    /// Records a session's achieved data rate in bytes per second.
+    pub fn record_rate(&mut self, bytes_per_s: f64) {
+        if bytes_per_s.is_finite() && bytes_per_s >= 1.0 {
+            self.rates.saturating_record(bytes_per_s as u64);
+        }
+    }
+
+    /// Per-session achieved rates, bytes per second.
+    pub fn rates(&self) -> &Histogram<u64> {
+        &self.rates
     }
 
     /// Counts one error.
@@ -225,6 +248,8 @@ impl Stats {
             // Both histograms have the same bounds, so adding cannot fail.
             let _ = mine.add(theirs);
         }
+        let _ = self.rates.add(&other.rates);
+        self.sessions_cut += other.sessions_cut;
         self.sessions_ok += other.sessions_ok;
         self.sessions_failed += other.sessions_failed;
         self.sessions_aborted += other.sessions_aborted;
@@ -244,6 +269,7 @@ impl Stats {
         for h in &mut self.histograms {
             h.reset();
         }
+        self.rates.reset();
     }
 }
 
@@ -271,6 +297,22 @@ mod tests {
         assert_eq!(a.sessions_ok, 3);
         assert_eq!(a.errors[&(Phase::Login, ErrorClass::Reply(530))], 2);
         assert_eq!(a.error_count(), 3);
+    }
+
+    #[test]
+    fn rates_merge_and_ignore_nonsense() {
+        let mut a = Stats::new();
+        a.record_rate(262_144.0);
+        a.record_rate(f64::NAN);
+        a.record_rate(0.0);
+        let mut b = Stats::new();
+        b.record_rate(131_072.0);
+        b.sessions_cut = 2;
+        a.merge(&b);
+        assert_eq!(a.rates().len(), 2);
+        assert_eq!(a.sessions_cut, 2);
+        let low = a.rates().value_at_quantile(0.01);
+        assert!((131_000..=131_200).contains(&low), "{low}");
     }
 
     #[test]

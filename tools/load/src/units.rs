@@ -66,6 +66,13 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
     Ok(bytes as u64)
 }
 
+/// Parses a rate in bytes per second: a size, optionally followed by `/s`
+/// (`200KiB`, `200KiB/s`, `1.5MB/s`).
+pub fn parse_rate(input: &str) -> Result<u64, UnitError> {
+    let t = input.trim();
+    parse_size(t.strip_suffix("/s").unwrap_or(t))
+}
+
 /// Parses a duration: `500ms`, `30s`, `2m`, `1h`, `1.5s`; a bare number means seconds.
 pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
     let (number, unit) = split_number(input)?;
@@ -130,6 +137,14 @@ mod tests {
         assert_eq!(parse_size("1.5KiB"), Ok(1536));
         assert_eq!(parse_size(" 10 B "), Ok(10));
         assert_eq!(parse_size("0"), Ok(0));
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("200KiB"), Ok(200 * 1024));
+        assert_eq!(parse_rate("256KiB/s"), Ok(256 * 1024));
+        assert_eq!(parse_rate("1.5MB/s"), Ok(1_500_000));
+        assert!(matches!(parse_rate("fast/s"), Err(UnitError::Malformed(_))));
     }
 
     #[test]
