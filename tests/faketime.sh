@@ -22,10 +22,18 @@ for line in sys.stdin:
         print(m["manifest_path"].rsplit("/", 1)[0] + "\t" + m["executable"])
 ')
 failed=0
+# File timestamps come from the kernel's real clock, not the faked one. NO_FAKE_STAT
+# keeps libfaketime from shifting what stat() reports, so every process sees a file's
+# real times (otherwise lftp's `mirror -R` sends shifted times by MFMT).
+export NO_FAKE_STAT=1
 for when in '2027-01-05 12:00:00' '2027-01-25 12:00:00' '2027-07-09 23:59:30'; do
     echo "== faketime '$when'"
     for entry in "${tests[@]}"; do
         dir=${entry%%$'\t'*} exe=${entry#*$'\t'}
+        # ftputil's suite measures the server's time shift from files it just
+        # uploaded against its own clock: under faketime those two clocks differ by
+        # the fake offset, whatever the server does.
+        [[ $(basename "$exe") == ftputil-* ]] && continue
         # Each binary runs from its package folder, as cargo test runs it.
         (cd "$dir" && faketime "$when" "$exe" -q "$@") || failed=1
     done
