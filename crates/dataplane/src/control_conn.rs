@@ -159,6 +159,22 @@ fn is_auth_tls(line: &[u8]) -> bool {
 }
 
 /// Run the control connection's TLS handshake (bounded, counted); `None` if it failed.
+/// Run the handshake for the reader and hand the TLS stream to the session; `None`
+/// (handshake failed, or the session is gone) ends the reader.
+async fn secure_reader(
+    ctrl: &Rc<TcpStream>,
+    worker: &Worker,
+    config: Arc<ServerConfig>,
+    tx: &mpsc::Sender<Input>,
+) -> Option<Rc<TlsStream>> {
+    let Some(stream) = start_tls(ctrl, worker, config).await else {
+        let _ = tx.send(Input::TlsFailed).await;
+        return None;
+    };
+    tx.send(Input::Secured(stream.clone())).await.ok()?;
+    Some(stream)
+}
+
 async fn start_tls(
     ctrl: &Rc<TcpStream>,
     worker: &Worker,
@@ -185,14 +201,10 @@ async fn read_lines(
     let max_line = worker.config.max_line;
     let mut tls: Option<Rc<TlsStream>> = None;
     if let Some(config) = implicit {
-        let Some(stream) = start_tls(&ctrl, &worker, config).await else {
-            let _ = tx.send(Input::TlsFailed).await;
+        let Some(stream) = secure_reader(&ctrl, &worker, config, &tx).await else {
             return;
         };
-        tls = Some(stream.clone());
-        if tx.send(Input::Secured(stream)).await.is_err() {
-            return;
-        }
+        tls = Some(stream);
     }
     let mut framer = LineReader::new(max_line);
     let mut buf = Vec::with_capacity(READ_BUF);
@@ -238,14 +250,10 @@ async fn read_lines(
                             .fetch_add(dropped, Relaxed);
                     }
                     framer = LineReader::new(max_line);
-                    let Some(stream) = start_tls(&ctrl, &worker, config).await else {
-                        let _ = tx.send(Input::TlsFailed).await;
+                    let Some(stream) = secure_reader(&ctrl, &worker, config, &tx).await else {
                         return;
                     };
-                    tls = Some(stream.clone());
-                    if tx.send(Input::Secured(stream)).await.is_err() {
-                        return;
-                    }
+                    tls = Some(stream);
                     break;
                 }
                 None => return,
