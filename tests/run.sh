@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null || need+=(curl)
+command -v ss >/dev/null || need+=(iproute2)
 command -v lftp >/dev/null || need+=(lftp)
 command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)

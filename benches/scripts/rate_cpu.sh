@@ -10,17 +10,24 @@
 # And at the same rate, paced by the client or by the server (curl, 32 at a time):
 #   curl-client: no caps, every curl --limit-rate 16M (curl's M = MiB)
 #   curl-server: --session-rate 16MiB, curl unthrottled
+# And uploads (32 sessions storing 32 MiB each, anonymous writes allowed):
+#   up-off:     no caps
+#   up-session: --session-rate 16MiB
+#   up-total:   --total-rate 512MiB
+#   up-client:  no caps, every session writes at 16 MiB/s (ringftp-load --write-rate)
 # CPU = utime + stime of the server process during the load run; client CPU = that of
-# ringftp-load or of all curls (GNU time's children rusage). On loopback the kernel's
-# TCP work for one connection lands on whichever side's system call or softirq starts
-# it, so the sum of both is the figure that does not move with who paces.
+# ringftp-load or of all curls (GNU time's children rusage); machine CPU = every busy
+# jiffy of /proc/stat (user, system, irq, softirq of all cores, the kernel's timers and
+# softirqs that no process is charged for included). On loopback the kernel's TCP work
+# for one connection lands on whichever side's system call or softirq starts it, so the
+# machine's figure is the one that does not move with who does the work.
 # Usage: benches/scripts/rate_cpu.sh [ROUNDS] [COUNT]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 count=${2:-128}
 cargo build --release -q -p ringftpd -p ringftp-load
-dir=$(mktemp -d /tmp/ringftp-ratecpu.XXXXXX)
+dir=$(mktemp -d "${RATE_CPU_TMP:-/tmp}/ringftp-ratecpu.XXXXXX")
 pid=""
 stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi; }
 trap 'stop; rm -rf "$dir"' EXIT
@@ -28,10 +35,15 @@ mkdir "$dir/root"
 head -c $((32 << 20)) /dev/urandom >"$dir/root/f32m.bin"
 tck=$(getconf CLK_TCK)
 cpu_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; read -r -a f <<<"$s"; echo $((f[11] + f[12])); }
-modes=(${RATE_CPU_MODES:-off unbound session total curl-client curl-server})
+busy_jiffies() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+modes=(${RATE_CPU_MODES:-off unbound session total curl-client curl-server up-off up-session up-total})
 flags_for() {
     case $1 in
         off) ;;
+        up-off) echo --anonymous-write ;;
+        up-session) echo --anonymous-write --session-rate 16MiB ;;
+        up-total) echo --anonymous-write --total-rate 512MiB ;;
+        up-client) echo --anonymous-write ;;
         unbound) echo --session-rate 64GiB --ip-rate 64GiB --total-rate 64GiB ;;
         session) echo --session-rate 16MiB ;;
         total) echo --total-rate 512MiB ;;
@@ -52,6 +64,7 @@ for round in $(seq "$rounds"); do
         rm "$dir/out"
         port=${line##*:}
         before=$(cpu_ticks "$pid")
+        machine_before=$(busy_jiffies)
         case $mode in
             curl-*)
                 limit=()
@@ -63,6 +76,13 @@ for round in $(seq "$rounds"); do
                 t1=$(date +%s.%N)
                 python3 -c "import json; b = $count * (32 << 20); print(json.dumps({'bytes_down': b, 'bytes_up': 0, 'throughput': {'mib_per_s': b / 2**20 / ($t1 - $t0)}, 'sessions': {'failed': 0, 'aborted': 0}}))" >"$dir/load.json"
                 ;;
+            up-*)
+                pace=()
+                [ "$mode" = up-client ] && pace=(--write-rate 16MiB)
+                /usr/bin/time -f '%U %S' -o "$dir/client.cpu" \
+                    target/release/ringftp-load "127.0.0.1:$port" stor 32MiB -c 32 -n "$count" "${pace[@]}" \
+                    --delete-uploads --no-pin --quiet --json >"$dir/load.json" 2>"$dir/load.log"
+                ;;
             *)
                 /usr/bin/time -f '%U %S' -o "$dir/client.cpu" \
                     target/release/ringftp-load "127.0.0.1:$port" retr f32m.bin -c 32 -n "$count" \
@@ -70,17 +90,20 @@ for round in $(seq "$rounds"); do
                 ;;
         esac
         after=$(cpu_ticks "$pid")
+        machine=$(($(busy_jiffies) - machine_before))
         stop
-        python3 - "$dir/load.json" "$mode" "$round" "$((after - before))" "$tck" "$dir/client.cpu" >>"$dir/results" <<'PY'
+        rm -f "$dir"/root/ringftp-load-* 2>/dev/null || true
+        python3 - "$dir/load.json" "$mode" "$round" "$((after - before))" "$tck" "$dir/client.cpu" "$machine" >>"$dir/results" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 mode, rnd, ticks, tck = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 client = sum(float(x) for x in open(sys.argv[6]).read().split()[-2:])
+machine = int(sys.argv[7]) / tck
 gib = (r["bytes_down"] + r["bytes_up"]) / 2**30
 failed = r["sessions"]["failed"] + r["sessions"]["aborted"]
 server = ticks / tck / gib
 print(mode, rnd, f"{r['throughput']['mib_per_s']:.1f}", f"{server:.4f}", failed,
-      f"{client / gib:.4f}", f"{server + client / gib:.4f}")
+      f"{client / gib:.4f}", f"{server + client / gib:.4f}", f"{machine / gib:.4f}")
 PY
         tail -1 "$dir/results"
     done
@@ -88,11 +111,14 @@ done
 python3 - "$dir/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-print(f"\n{'mode':<12} {'MiB/s':>7} {'server s/GiB':>12} {'vs off':>7} {'client':>7} {'sum':>6}  server runs  failed")
-off = statistics.median([float(r[3]) for r in rows if r[0] == "off"] or [float("nan")])
+print(f"\n{'mode':<12} {'MiB/s':>7} {'server s/GiB':>12} {'vs off':>7} {'client':>7} {'sum':>6} {'machine':>8}  server runs  failed")
+def baseline(mode):
+    # Downloads compare with "off", uploads with "up-off".
+    ref = "up-off" if mode.startswith("up-") else "off"
+    return statistics.median([float(r[3]) for r in rows if r[0] == ref] or [float("nan")])
 for mode in dict.fromkeys(r[0] for r in rows):
     rs = [r for r in rows if r[0] == mode]
     med = lambda i: statistics.median(float(r[i]) for r in rs)
-    print(f"{mode:<12} {med(2):>7.1f} {med(3):>12.3f} {med(3) / off:>6.2f}x {med(5):>7.3f} {med(6):>6.3f}"
+    print(f"{mode:<12} {med(2):>7.1f} {med(3):>12.3f} {med(3) / baseline(mode):>6.2f}x {med(5):>7.3f} {med(6):>6.3f} {med(7):>8.3f}"
           f"  {' '.join(r[3] for r in rs)}  {sum(int(r[4]) for r in rs)}")
 PY

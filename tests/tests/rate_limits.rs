@@ -480,3 +480,55 @@ fn a_wait_for_a_cap_is_not_a_stalled_transfer() {
     assert!(got == file(root.path(), "6k.bin"));
     assert_capped("6 KiB at 2 KiB/s", 6 * 1024, took, 2 * 1024);
 }
+
+/// The maximum pacing rate (SO_MAX_PACING_RATE) in bits per second that `ss -ti` shows
+/// for the server's end of `data` (the socket bound to the port the client connected
+/// to): its `pacing_rate` field reads `RATEbps/MAXbps` when there is one. `None` if
+/// it has none (the field reads `RATEbps`, or is absent where nothing paces).
+fn server_max_pacing_bits(ss: &Path, data: &std::net::TcpStream) -> Option<u64> {
+    let local = data.local_addr().unwrap();
+    let server = data.peer_addr().unwrap();
+    let filter = format!(
+        "( sport = :{} and dport = :{} )",
+        server.port(),
+        local.port()
+    );
+    let out = run_ok(Command::new(ss).args(["-tinH", "state", "established", &filter]));
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        text.contains(&format!(":{}", local.port())),
+        "ss does not show the data socket: {text:?}"
+    );
+    let field = text
+        .split_whitespace()
+        .skip_while(|w| *w != "pacing_rate")
+        .nth(1)?;
+    let (_, max) = field.split_once('/')?;
+    Some(
+        max.trim_end_matches("bps")
+            .parse()
+            .unwrap_or_else(|_| panic!("pacing_rate {field}")),
+    )
+}
+
+#[test]
+fn a_capped_download_is_paced_by_the_kernel_at_the_cap() {
+    let ss = require_tool("ss");
+    let root = tree();
+    for (cap, want) in [(Some("4MiB"), Some(4 * MIB as u64 * 8)), (None, None)] {
+        let extra: Vec<&str> = cap.map(|c| vec!["--session-rate", c]).unwrap_or_default();
+        let (server, _) = start(root.path(), &extra);
+        let mut ftp = login(server.addr(), "anonymous", "x@");
+        let mut data = ftp.epsv_connect();
+        assert_eq!(ftp.cmd("RETR 16m.bin").0, 150);
+        // The first bytes prove the transfer (and its socket options) has started.
+        let mut first = vec![0u8; 64 * 1024];
+        data.read_exact(&mut first).unwrap();
+        assert_eq!(server_max_pacing_bits(&ss, &data), want, "cap {cap:?}");
+        let mut rest = Vec::new();
+        data.read_to_end(&mut rest).unwrap();
+        first.extend(rest);
+        assert_eq!(ftp.reply().0, 226);
+        assert!(first == file(root.path(), "16m.bin"), "bytes differ");
+    }
+}

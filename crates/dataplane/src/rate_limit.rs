@@ -318,9 +318,14 @@ impl Pacer {
         !self.legs.is_empty()
     }
 
+    /// The tightest cap in bytes per second, if any.
+    pub fn tightest_rate(&self) -> Option<u64> {
+        self.legs.iter().map(|l| l.rate).min()
+    }
+
     /// How many bytes to move at most in one splice, given the pipe's `max`.
     pub fn chunk(&self, max: usize) -> usize {
-        match self.legs.iter().map(|l| l.rate).min() {
+        match self.tightest_rate() {
             None => max,
             Some(rate) => {
                 let share = usize::try_from(rate / CHUNKS_PER_SEC).unwrap_or(usize::MAX);

@@ -125,3 +125,39 @@ pub fn cached_pages(file: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<u
         Ok(stat.nr_cache)
     }
 }
+
+/// Set an integer socket option of `size_of::<T>()` bytes.
+fn set_sockopt<T: Copy>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: T,
+) -> io::Result<()> {
+    // SAFETY: `value` lives across the call and the length passed is its exact size;
+    // the kernel only reads that many bytes from the pointer.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// SO_MAX_PACING_RATE: the kernel's TCP pacing sends no faster than `bytes_per_sec`
+/// (`u64::MAX` lifts it).
+pub fn set_max_pacing_rate(fd: BorrowedFd<'_>, bytes_per_sec: u64) -> io::Result<()> {
+    set_sockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_MAX_PACING_RATE,
+        bytes_per_sec,
+    )
+}

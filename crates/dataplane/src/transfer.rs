@@ -162,6 +162,15 @@ async fn transfer_body(
             TransferFailure::DataConnection
         })?;
     let sock = connection.stream.clone();
+    if let (Prepared::Send { .. }, Some(rate)) = (&prepared, pacer.tightest_rate()) {
+        // The kernel's TCP pacing spreads each released chunk over time in its own
+        // timer instead of bursting it out from this worker's splice: the buckets
+        // still decide how many bytes may go, the socket never sends faster than the
+        // tightest cap. Unpaced is still correct, only burstier: a refusal is no error.
+        if let Err(e) = sys::set_max_pacing_rate(sock.as_fd(), rate) {
+            debug!(error = %e, "SO_MAX_PACING_RATE refused");
+        }
+    }
     limit.set(worker.config.data_timeout);
     progress.set(Instant::now());
     let _ = events.send(Event::DataConnected);
