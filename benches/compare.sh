@@ -418,11 +418,15 @@ wait_children_gone() { # pid: wait (bounded) until the server's session processe
 }
 
 # Memory sampler: every second, the PSS of the server's whole process tree
-# (smaps_rollup of the server and every descendant), the pipes it holds, and the rise of
-# kernel memory over its value at the start: Slab (/proc/meminfo) and the pages TCP
-# sockets use (/proc/net/sockstat). Rewrites the peaks as JSON after every sample.
+# (smaps_rollup of the server and every descendant), the pipes it holds, the kernel
+# memory of the TCP sockets the tree holds open (from `ss -tme`: receive queue, send
+# queue and forward allocation of each socket whose inode is one of the tree's fds,
+# which is what the kernel charges to the server's connections, not the clients'), and
+# the rise of kernel memory over its value at the start, machine-wide: Slab
+# (/proc/meminfo) and the pages TCP sockets use (/proc/net/sockstat), the load
+# generator's sockets included. Rewrites the peaks as JSON after every sample.
 cat >"$BENCH_DIR/memsample.py" <<'EOF'
-import json, os, signal, sys, time
+import json, os, re, signal, subprocess, sys, time
 root, out = int(sys.argv[1]), sys.argv[2]
 page = os.sysconf("SC_PAGE_SIZE")
 def kernel():
@@ -453,8 +457,9 @@ def tree():
         seen.append(p)
         todo.extend(children.get(p, []))
     return seen
-def pss_and_pipes(pids):
+def pss_pipes_sockets(pids):
     pss = pipes = 0
+    sockets = set()
     for p in pids:
         try:
             with open(f"/proc/{p}/smaps_rollup") as f:
@@ -462,14 +467,27 @@ def pss_and_pipes(pids):
                     if line.startswith("Pss:"):
                         pss += int(line.split()[1]) * 1024
                         break
-            pipes += sum(1 for fd in os.listdir(f"/proc/{p}/fd")
-                         if os.readlink(f"/proc/{p}/fd/{fd}").startswith("pipe:"))
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{p}/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("pipe:"):
+                    pipes += 1
+                elif target.startswith("socket:["):
+                    sockets.add(target[8:-1])
         except OSError:
             pass
-    return pss, pipes
+    return pss, pipes, sockets
+SKMEM = re.compile(r"ino:(\d+)\b.*?skmem:\(r(\d+),rb\d+,t\d+,tb\d+,f(\d+),w(\d+)", re.S)
+def socket_memory(inodes):
+    # ss prints one entry per socket: a line with ino:N, then one with skmem:(...).
+    out = subprocess.run(["ss", "-tmeHn"], capture_output=True, text=True).stdout
+    return sum(int(r) + int(f) + int(w) for ino, r, f, w in SKMEM.findall(out)
+               if ino in inodes)
 base_slab, base_tcp = kernel()
-peak = {"pss_bytes": 0, "processes": 0, "pipes": 0, "slab_rise_bytes": 0, "tcp_rise_bytes": 0,
-        "kernel_rise_bytes": 0, "samples": 0}
+peak = {"pss_bytes": 0, "processes": 0, "pipes": 0, "socket_bytes": 0, "memory_bytes": 0,
+        "slab_rise_bytes": 0, "tcp_rise_bytes": 0, "kernel_rise_bytes": 0, "samples": 0}
 def save():
     with open(out + ".tmp", "w") as f:
         json.dump(peak, f)
@@ -477,12 +495,15 @@ def save():
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 while True:
     pids = tree()
-    pss, pipes = pss_and_pipes(pids)
+    pss, pipes, inodes = pss_pipes_sockets(pids)
+    sock = socket_memory(inodes)
     slab, tcp = kernel()
     rise = max(0, slab - base_slab) + max(0, tcp - base_tcp)
     peak["pss_bytes"] = max(peak["pss_bytes"], pss)
     peak["processes"] = max(peak["processes"], len(pids))
     peak["pipes"] = max(peak["pipes"], pipes)
+    peak["socket_bytes"] = max(peak["socket_bytes"], sock)
+    peak["memory_bytes"] = max(peak["memory_bytes"], pss + sock)
     peak["slab_rise_bytes"] = max(peak["slab_rise_bytes"], slab - base_slab)
     peak["tcp_rise_bytes"] = max(peak["tcp_rise_bytes"], tcp - base_tcp)
     peak["kernel_rise_bytes"] = max(peak["kernel_rise_bytes"], rise)

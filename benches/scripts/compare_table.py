@@ -39,6 +39,8 @@ def figures(results, tck, server, sid, metric):
     phases = {p["phase"]: p for p in r["latency_us"]}
     rates = r.get("session_rates") or {}
     pss = mem.get("pss_bytes")
+    sock = mem.get("socket_bytes")
+    own = mem.get("memory_bytes")
     kernel = mem.get("kernel_rise_bytes")
     return {
         "value": r["throughput"][metric],
@@ -49,8 +51,10 @@ def figures(results, tck, server, sid, metric):
         "cpu_s": cpu,
         "cpu_per_unit": cpu_unit,
         "pss_mib": None if pss is None else pss / 2**20,
+        "socket_mib": None if sock is None else sock / 2**20,
         "kernel_rise_mib": None if kernel is None else kernel / 2**20,
-        "memory_mib": None if pss is None or kernel is None else (pss + kernel) / 2**20,
+        # The server's own memory: peak of PSS + its sockets' kernel memory, sampled together.
+        "memory_mib": None if own is None else own / 2**20,
         "processes": mem.get("processes"),
         "pipes": mem.get("pipes"),
         "p99_first_byte_ms": phases.get("first-byte", {}).get("p99", 0) / 1000 or None,
@@ -78,7 +82,7 @@ def main():
               (read(os.path.join(results, "na.txt"), str.splitlines) or []) if "\t" in l)
     summary = {"servers": servers, "na": na, "scenarios": {}}
     head = ("server", "value", "ringftpd/x", "errors", "cpu s", "cpu/unit", "PSS MiB",
-            "kernel+ MiB", "procs", "pipes", "p99 1st byte", "p99 session",
+            "sock MiB", "PSS+sock", "kernel+ MiB", "procs", "pipes", "p99 1st byte", "p99 session",
             "rate p1/p50/p99 MiB/s")
     for sid, desc, metric in scenarios:
         rows = {srv: figures(results, tck, srv, sid, metric) for srv in servers}
@@ -98,6 +102,7 @@ def main():
                     f"{f['rate_p1']:.3f}/{f['rate_p50']:.3f}/{f['rate_p99']:.3f}")
             table.append((srv, fmt(f["value"]), ratio, str(f["errors"]), fmt(f["cpu_s"]),
                           fmt(f["cpu_per_unit"], ".3f"), fmt(f["pss_mib"]),
+                          fmt(f["socket_mib"]), fmt(f["memory_mib"]),
                           fmt(f["kernel_rise_mib"]), fmt(f["processes"], "d"),
                           fmt(f["pipes"], "d"), ms(f["p99_first_byte_ms"]), ms(f["p99_session_ms"]), rate))
         widths = [max(len(r[i]) for r in table) for i in range(len(head))]
@@ -109,8 +114,10 @@ def main():
     print("\nringftpd/x = ringftpd's value / that server's (higher is better for ringftpd);")
     print("errors = failed + aborted sessions (sessions cut at the end of a wan run are not errors);")
     print("cpu = server CPU seconds (forking servers: listener + reaped session processes);")
-    print("PSS = peak PSS of the server's process tree; kernel+ = peak rise of Slab + TCP")
-    print("socket memory during the run (machine-wide); pipes = pipe fds the tree held at peak.")
+    print("PSS = peak PSS of the server's process tree; sock = peak kernel memory of the TCP")
+    print("sockets the tree holds (receive + send queues + forward allocation); PSS+sock = peak of")
+    print("their sum; kernel+ = peak rise of Slab + TCP socket memory during the run, machine-wide")
+    print("(the load generator's sockets too); pipes = pipe fds the tree held at peak.")
     with open(os.path.join(results, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
 

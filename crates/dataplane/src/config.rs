@@ -43,6 +43,9 @@ pub struct EngineConfig {
     pub pipes_per_worker: usize,
     /// Files up to this size are read into a buffer and sent instead of spliced.
     pub small_file_max: u64,
+    /// Most bytes a download's socket holds unsent (TCP_NOTSENT_LOWAT); 0 = the
+    /// kernel's default (the whole send buffer).
+    pub unsent_max: usize,
     /// Uploads go to a temporary name and are renamed into place when complete.
     pub atomic_uploads: bool,
     /// Session caps shared by all workers.

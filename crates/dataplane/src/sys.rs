@@ -161,3 +161,10 @@ pub fn set_max_pacing_rate(fd: BorrowedFd<'_>, bytes_per_sec: u64) -> io::Result
         bytes_per_sec,
     )
 }
+
+/// TCP_NOTSENT_LOWAT: the socket counts as writable, and takes more bytes, only while
+/// fewer than `bytes` of what it holds are still unsent.
+pub fn set_unsent_max(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_sockopt(fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, bytes)
+}

@@ -162,6 +162,14 @@ async fn transfer_body(
             TransferFailure::DataConnection
         })?;
     let sock = connection.stream.clone();
+    if matches!(prepared, Prepared::Send { .. }) && worker.config.unsent_max > 0 {
+        // A slow client's bytes wait in the pipe (page-cache references) rather than
+        // in the socket: the socket holds at most this much unsent, so thousands of
+        // slow downloads do not each pin a send buffer of kernel memory.
+        if let Err(e) = sys::set_unsent_max(sock.as_fd(), worker.config.unsent_max) {
+            debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
+        }
+    }
     if let (Prepared::Send { .. }, Some(rate)) = (&prepared, pacer.tightest_rate()) {
         // The kernel's TCP pacing spreads each released chunk over time in its own
         // timer instead of bursting it out from this worker's splice: the buckets

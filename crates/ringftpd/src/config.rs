@@ -25,6 +25,11 @@ use crate::privileges::{PrivilegeError, RunAs};
 use crate::rates::{self, ClassRates, RateKind};
 use crate::sandbox::{SandboxError, SandboxPlan};
 
+/// Bytes a download's socket may hold not yet sent (TCP_NOTSENT_LOWAT). The kernel
+/// would otherwise queue up to the whole autotuned send buffer (4 MiB by default) for
+/// every slow client; this much keeps a fast one busy between two splices.
+pub const DEFAULT_UNSENT_MAX: usize = 64 * 1024;
+
 /// Largest `transfer.pipe_size` accepted (F_SETPIPE_SZ takes an int; 64 MiB is far past any gain).
 const MAX_PIPE_SIZE: usize = 64 << 20;
 
@@ -228,6 +233,7 @@ pub struct TransferConfig {
     pub pipe_size: usize,
     pub pipes_per_worker: usize,
     pub small_file_max: u64,
+    pub unsent_max: usize,
 }
 
 impl Default for FileConfig {
@@ -314,6 +320,7 @@ impl Default for TransferConfig {
             pipe_size: 1 << 20,
             pipes_per_worker: 256,
             small_file_max: 64 * 1024,
+            unsent_max: DEFAULT_UNSENT_MAX,
         }
     }
 }
@@ -679,6 +686,14 @@ impl FileConfig {
             ));
         }
         let tls = self.tls_server()?;
+        if self.transfer.unsent_max != 0
+            && !(4096..=MAX_PIPE_SIZE).contains(&self.transfer.unsent_max)
+        {
+            return Err(invalid(
+                "transfer.unsent_max",
+                "0 (the kernel's default) or from 4096 bytes to 64 MiB (67108864)",
+            ));
+        }
         if !(4096..=MAX_PIPE_SIZE).contains(&self.transfer.pipe_size) {
             return Err(invalid(
                 "transfer.pipe_size",
@@ -700,6 +715,7 @@ impl FileConfig {
             pipe_size: self.transfer.pipe_size,
             pipes_per_worker: self.transfer.pipes_per_worker,
             small_file_max: self.transfer.small_file_max,
+            unsent_max: self.transfer.unsent_max,
             atomic_uploads: self.atomic_uploads,
             limits,
             rate_limiter: Arc::new(RateLimiter::new(rate_caps)),
@@ -782,6 +798,12 @@ mod tests {
             assert!(err.contains("transfer.pipe_size"), "{err}");
         }
         c.transfer.pipe_size = TransferConfig::default().pipe_size;
+        for unsent in [1, 4095, MAX_PIPE_SIZE + 1] {
+            c.transfer.unsent_max = unsent;
+            let err = engine_error(&c);
+            assert!(err.contains("transfer.unsent_max"), "{err}");
+        }
+        c.transfer.unsent_max = 0;
         c.proxy_protocol.trusted = vec!["127.0.0.1".into(), "10.0.0.0/40".into()];
         let err = engine_error(&c);
         assert!(
