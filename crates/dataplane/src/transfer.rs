@@ -30,7 +30,7 @@ use crate::files::{self, Folder};
 use crate::metrics::bump;
 use crate::net;
 use crate::page_cache::{residency, Residency};
-use crate::pipes::Pipe;
+use crate::pipes::{Pipe, PooledPipe};
 use crate::rate_limit::{Flow, Pacer, SessionBuckets, UserClass};
 use crate::sys;
 use crate::tls;
@@ -40,6 +40,11 @@ use crate::worker::Worker;
 
 /// Buffer size for buffered sends, receives and listings.
 const CHUNK: usize = 64 * 1024;
+
+/// The first read of a file that is not in the page cache asks the disk for this much,
+/// each later one for twice the one before, up to a whole pipe: the first bytes leave
+/// after one short read instead of after a pipe's worth (1 MiB) of disk reads.
+const FIRST_DISK_READ: u32 = 64 * 1024;
 
 /// Who asked for the transfer, for logs.
 pub struct Requester {
@@ -491,21 +496,24 @@ async fn send_file(
     if size - offset <= worker.config.small_file_max {
         return send_buffered(sock, file, offset, size, moved).await;
     }
-    // Two pipes, double-buffered: while one drains into the socket the next chunk is
-    // spliced from the file, so the socket never waits for the disk side. Chunks already
-    // in the page cache are spliced on the worker itself; others go through io_uring
-    // (an io-wq hop), so a disk read never blocks the worker.
-    let pipes = [
-        worker.pipes.take().map_err(|_| TransferFailure::Local)?,
-        worker.pipes.take().map_err(|_| TransferFailure::Local)?,
-    ];
-    let chunk = moved.chunk(pipes[0].capacity().min(pipes[1].capacity())) as u64;
+    // One pipe to start with: a chunk is spliced from the file into it, then from it
+    // into the socket. Once a chunk drains faster than READ_AHEAD_RATE the transfer
+    // takes a second pipe and double-buffers: while one drains into the socket the next
+    // chunk is spliced from the file, so a fast socket never waits for the disk side.
+    // A slow client keeps one pipe, which halves the fds and pipe memory of thousands
+    // of slow downloads. Chunks already in the page cache are spliced on the worker
+    // itself; others go through io_uring (an io-wq hop), so a disk read never blocks
+    // the worker.
+    let mut current = worker.pipes.take().map_err(|_| TransferFailure::Local)?;
+    let chunk = moved.chunk(current.capacity()) as u64;
     // Cleared when the kernel will not say for this file; no use asking every chunk.
     let ask_cache = Cell::new(true);
-    let fill = |pipe: usize, pos: u64| {
-        let want = chunk.min(size - pos) as u32;
-        let write_end = pipes[pipe].write.clone();
+    let disk_read = Cell::new(FIRST_DISK_READ);
+    let fill = |pipe: &Pipe, pos: u64| {
+        let want = chunk.min(pipe.capacity() as u64).min(size - pos) as u32;
+        let write_end = pipe.write.clone();
         let ask_cache = &ask_cache;
+        let disk_read = &disk_read;
         async move {
             if want == 0 {
                 return Ok(0);
@@ -534,6 +542,9 @@ async fn send_file(
                     Err(_) => return Err(TransferFailure::Local),
                 }
             }
+            // From the disk (or not known to be cached): short reads first.
+            let want = want.min(disk_read.get());
+            disk_read.set(disk_read.get().saturating_mul(2));
             match uring_ops::splice(file, Some(pos), &write_end, None, want).await {
                 // The file shrank under us: fail rather than send a short file as complete.
                 Ok(0) => Err(TransferFailure::Local),
@@ -542,24 +553,47 @@ async fn send_file(
             }
         }
     };
-    let mut current = 0;
-    let mut in_pipe = fill(current, offset).await?;
+    let mut spare: Option<PooledPipe> = None;
+    let mut in_pipe = fill(&current, offset).await?;
     let mut pos = offset + in_pipe as u64;
     while in_pipe > 0 {
-        let next = 1 - current;
-        // join! polls both to completion, so no splice is ever dropped mid-flight.
-        // A cap delays the drain, never the read-ahead: the next chunk waits in its pipe.
-        let drain = async {
-            moved.pace(in_pipe).await?;
-            drain_pipe(&pipes[current], sock, in_pipe, moved).await
-        };
-        let (filled, drained) = tokio::join!(fill(next, pos), drain);
-        drained?;
-        in_pipe = filled?;
+        match spare.take() {
+            Some(next) => {
+                // join! polls both to completion, so no splice is ever dropped
+                // mid-flight. A cap delays the drain, never the read-ahead: the next
+                // chunk waits in its pipe.
+                let drain = async {
+                    moved.pace(in_pipe).await?;
+                    drain_pipe(&current, sock, in_pipe, moved).await
+                };
+                let (filled, drained) = tokio::join!(fill(&next, pos), drain);
+                drained?;
+                in_pipe = filled?;
+                spare = Some(std::mem::replace(&mut current, next));
+            }
+            None => {
+                moved.pace(in_pipe).await?;
+                let started = Instant::now();
+                drain_pipe(&current, sock, in_pipe, moved).await?;
+                if drains_fast(in_pipe, started.elapsed()) {
+                    // Without a second pipe the transfer still works, one chunk at a time.
+                    spare = worker.pipes.take().ok();
+                }
+                in_pipe = fill(&current, pos).await?;
+            }
+        }
         pos += in_pipe as u64;
-        current = next;
     }
     Ok(pos - offset)
+}
+
+/// A client that takes bytes at least this fast gets a second pipe for reading ahead;
+/// below it, reading the next chunk while the socket waits gains nothing.
+const READ_AHEAD_RATE: f64 = 64.0 * 1024.0 * 1024.0;
+
+/// True if `bytes` drained into the socket in `took` at READ_AHEAD_RATE or faster.
+fn drains_fast(bytes: usize, took: std::time::Duration) -> bool {
+    took.as_secs_f64() * READ_AHEAD_RATE <= bytes as f64
 }
 
 /// Move `len` bytes from a pipe into the socket, waiting for writability as needed.
@@ -767,4 +801,22 @@ fn log_transfer(
         anonymous: who.anonymous,
         complete: matches!(event, Event::TransferDone { .. }),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn only_a_fast_drain_earns_a_read_ahead_pipe() {
+        let mib = 1 << 20;
+        // 1 MiB in 1 ms is 1 GiB/s: read ahead.
+        assert!(drains_fast(mib, Duration::from_millis(1)));
+        // Exactly 64 MiB/s still counts; a little slower does not.
+        assert!(drains_fast(mib, Duration::from_micros(15_625)));
+        assert!(!drains_fast(mib, Duration::from_micros(15_700)));
+        // A client at 256 KiB/s takes 4 s per MiB.
+        assert!(!drains_fast(mib, Duration::from_secs(4)));
+    }
 }
