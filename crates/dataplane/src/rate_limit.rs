@@ -318,6 +318,13 @@ impl Pacer {
         !self.legs.is_empty()
     }
 
+    /// True if a cap shared with other transfers (address, total) applies.
+    pub fn is_shared(&self) -> bool {
+        self.legs
+            .iter()
+            .any(|l| matches!(l.bucket, LegBucket::Shared(_)))
+    }
+
     /// The tightest cap in bytes per second, if any.
     pub fn tightest_rate(&self) -> Option<u64> {
         self.legs.iter().map(|l| l.rate).min()
@@ -379,6 +386,72 @@ impl Pacer {
             let wake = self.on_tick(now + wait);
             waiting_until(wake);
             tokio::time::sleep_until(wake.into()).await;
+        }
+    }
+}
+
+/// The kernel pacing rate (SO_MAX_PACING_RATE) a capped download's socket should have,
+/// so that each chunk the buckets release leaves as evenly spaced packets rather than
+/// one burst, and the worker's splice only queues it. The buckets still decide how many
+/// bytes move; the pacing only has to be a little faster than what they grant:
+/// - under the transfer's own (session) cap alone: that cap, plus [`PACING_HEADROOM`]
+///   so that a late refill can catch up;
+/// - under a cap shared with other transfers (address, total): the rate the transfer
+///   moved at lately (the previous chunk over the time between the two releases), plus
+///   [`SHARE_HEADROOM`], so that its share of the cap leaves evenly and a share that
+///   grows is followed within a few chunks; never above the tightest cap plus headroom.
+#[derive(Debug)]
+pub struct SocketPacing {
+    ceiling: u64,
+    shared: bool,
+    rate: u64,
+    last_release: Option<(Instant, usize)>,
+}
+
+/// How much faster than the tightest cap a capped socket may send.
+pub const PACING_HEADROOM: f64 = 0.05;
+
+/// How much faster than its granted share of a shared cap a socket may send.
+pub const SHARE_HEADROOM: f64 = 0.25;
+
+/// The slowest pacing ever set (a cap is at least 1 KiB/s).
+const MIN_PACING: u64 = 1024;
+
+impl SocketPacing {
+    /// Pacing for a transfer whose tightest cap is `tightest` bytes per second, `shared`
+    /// if an address or total cap applies to it.
+    pub fn new(tightest: u64, shared: bool) -> SocketPacing {
+        let ceiling = ((tightest as f64) * (1.0 + PACING_HEADROOM)) as u64;
+        SocketPacing {
+            ceiling: ceiling.max(MIN_PACING),
+            shared,
+            rate: 0,
+            last_release: None,
+        }
+    }
+
+    /// The rate to start with.
+    pub fn initial(&mut self) -> u64 {
+        self.rate = self.ceiling;
+        self.rate
+    }
+
+    /// `bytes` were released at `now`: the new rate, if it moved by more than an eighth
+    /// (fewer setsockopt calls).
+    pub fn on_release(&mut self, bytes: usize, now: Instant) -> Option<u64> {
+        let want = match self.last_release {
+            Some((at, previous)) if self.shared && now > at => {
+                let moved = previous as f64 / (now - at).as_secs_f64();
+                ((moved * (1.0 + SHARE_HEADROOM)) as u64).clamp(MIN_PACING, self.ceiling)
+            }
+            _ => self.ceiling,
+        };
+        self.last_release = Some((now, bytes));
+        if want.abs_diff(self.rate) * 8 > self.rate {
+            self.rate = want;
+            Some(want)
+        } else {
+            None
         }
     }
 }
@@ -500,6 +573,49 @@ mod tests {
         assert_eq!(p.on_tick(at), p.epoch + Duration::from_millis(15));
         let exact = p.epoch + Duration::from_millis(20);
         assert_eq!(p.on_tick(exact), exact);
+    }
+
+    #[test]
+    fn socket_pacing_follows_a_shared_caps_share() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mib = 1 << 20;
+        // A total cap of 512 MiB/s: the socket starts at the cap plus 5%.
+        let mut p = SocketPacing::new(512 * mib as u64, true);
+        let ceiling = (512.0 * 1.05 * mib as f64) as u64;
+        assert_eq!(p.initial(), ceiling);
+        // First release: nothing to measure yet, the rate stays.
+        assert_eq!(p.on_release(mib, ms(0)), None);
+        // The next 1 MiB left 62.5 ms later: a 16 MiB/s share, paced at 16 x 1.25.
+        let r = p.on_release(mib, t0 + Duration::from_micros(62_500));
+        assert_eq!(r, Some(20 * mib as u64));
+        // The same share again: no new setsockopt.
+        assert_eq!(p.on_release(mib, t0 + Duration::from_micros(125_000)), None);
+        // The share grew (others left): 1 MiB after 31.25 ms is 32 MiB/s -> 40 MiB/s.
+        let r = p.on_release(mib, t0 + Duration::from_micros(156_250));
+        assert_eq!(r, Some(40 * mib as u64));
+        // Never past the cap plus headroom, however fast the last chunk went.
+        let r = p.on_release(mib, t0 + Duration::from_micros(156_300));
+        assert_eq!(r, Some(ceiling));
+        // 1 MiB over the next 9.84 s: about 104 KiB/s, paced at 1.25 times that.
+        let r = p.on_release(1, ms(10_000));
+        assert_eq!(r, Some(133_153));
+        // Never below 1 KiB/s (the last chunk was one byte).
+        let r = p.on_release(1, ms(20_000));
+        assert_eq!(r, Some(1024));
+    }
+
+    #[test]
+    fn socket_pacing_under_a_session_cap_is_the_cap_plus_headroom() {
+        let mut p = SocketPacing::new(4 << 20, false);
+        let rate = p.initial();
+        assert_eq!(rate, ((4 << 20) as f64 * 1.05) as u64);
+        let t0 = Instant::now();
+        for i in 0..5 {
+            // Whatever the chunks' spacing, the session cap's pacing stays.
+            let at = t0 + Duration::from_millis(62 * i * i);
+            assert_eq!(p.on_release(1 << 18, at), None);
+        }
     }
 
     #[test]

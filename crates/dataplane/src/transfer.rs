@@ -2,7 +2,7 @@
 //! buffered read + send for small files and TYPE A), STOR/APPE/STOU (splice
 //! socket -> pipe -> file, uploads landing under a temporary name), and listings.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -31,7 +31,7 @@ use crate::metrics::bump;
 use crate::net;
 use crate::page_cache::{residency, Residency};
 use crate::pipes::{Pipe, PooledPipe};
-use crate::rate_limit::{Flow, Pacer, SessionBuckets, UserClass};
+use crate::rate_limit::{Flow, Pacer, SessionBuckets, SocketPacing, UserClass};
 use crate::sys;
 use crate::tls;
 use crate::transfer_log::{Direction, TransferRecord};
@@ -175,15 +175,13 @@ async fn transfer_body(
             debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
         }
     }
-    if let (Prepared::Send { .. }, Some(rate)) = (&prepared, pacer.tightest_rate()) {
-        // The kernel's TCP pacing spreads each released chunk over time in its own
-        // timer instead of bursting it out from this worker's splice: the buckets
-        // still decide how many bytes may go, the socket never sends faster than the
-        // tightest cap. Unpaced is still correct, only burstier: a refusal is no error.
-        if let Err(e) = sys::set_max_pacing_rate(sock.as_fd(), rate) {
-            debug!(error = %e, "SO_MAX_PACING_RATE refused");
+    // A capped download's socket is paced by the kernel (see `SocketPacing`).
+    let paced = match (&prepared, pacer.tightest_rate()) {
+        (Prepared::Send { .. }, Some(rate)) => {
+            Some(PacedSocket::new(sock.clone(), rate, pacer.is_shared()))
         }
-    }
+        _ => None,
+    };
     limit.set(worker.config.data_timeout);
     progress.set(Instant::now());
     let _ = events.send(Event::DataConnected);
@@ -192,6 +190,7 @@ async fn transfer_body(
         bytes,
         counter,
         pacer: &pacer,
+        paced: paced.as_ref(),
         cancel,
     };
     // The 150 goes out first: clients start the data connection's TLS handshake
@@ -243,6 +242,7 @@ async fn transfer_body(
             }
         };
         drop(stream);
+        drop(paced);
         drop(connection);
         return result;
     }
@@ -277,6 +277,7 @@ async fn transfer_body(
     // Closing after a complete send still delivers the queued bytes (no SO_LINGER);
     // a passive port returns to the pool only now that its connection is closed.
     drop(sock);
+    drop(paced);
     drop(connection);
     result
 }
@@ -442,6 +443,33 @@ fn temp_name(name: &OsStr) -> OsString {
     OsString::from_vec(temp)
 }
 
+/// A capped download's socket and the kernel pacing rate it has.
+/// Dropped before the data connection, so the socket closes when the transfer ends.
+struct PacedSocket {
+    sock: Rc<TcpStream>,
+    pacing: RefCell<SocketPacing>,
+}
+
+impl PacedSocket {
+    fn new(sock: Rc<TcpStream>, tightest: u64, shared: bool) -> PacedSocket {
+        let mut pacing = SocketPacing::new(tightest, shared);
+        let rate = pacing.initial();
+        let paced = PacedSocket {
+            sock,
+            pacing: RefCell::new(pacing),
+        };
+        paced.set(rate);
+        paced
+    }
+
+    /// Unpaced is still correct, only burstier: a refusal is no error.
+    fn set(&self, rate: u64) {
+        if let Err(e) = sys::set_max_pacing_rate(self.sock.as_fd(), rate) {
+            debug!(error = %e, "SO_MAX_PACING_RATE refused");
+        }
+    }
+}
+
 /// Progress stamps for the stall watchdog, the byte count for logs and the worker's
 /// byte counter for metrics, all bumped together; and the bandwidth caps.
 pub(crate) struct Moved<'a> {
@@ -449,6 +477,7 @@ pub(crate) struct Moved<'a> {
     bytes: &'a Cell<u64>,
     counter: &'a AtomicU64,
     pacer: &'a Pacer,
+    paced: Option<&'a PacedSocket>,
     cancel: &'a CancelToken,
 }
 
@@ -467,9 +496,16 @@ impl Moved<'_> {
             return Ok(());
         }
         tokio::select! {
-            _ = self.pacer.pace(n, |wake| self.progress.set(wake)) => Ok(()),
-            _ = self.cancel.cancelled() => Err(TransferFailure::ConnectionLost),
+            _ = self.pacer.pace(n, |wake| self.progress.set(wake)) => {}
+            _ = self.cancel.cancelled() => return Err(TransferFailure::ConnectionLost),
         }
+        if let Some(paced) = self.paced {
+            let new_rate = paced.pacing.borrow_mut().on_release(n, Instant::now());
+            if let Some(rate) = new_rate {
+                paced.set(rate);
+            }
+        }
+        Ok(())
     }
 
     /// The most bytes to move in one step, at most `max`.
