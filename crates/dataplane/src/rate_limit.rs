@@ -318,13 +318,6 @@ impl Pacer {
         !self.legs.is_empty()
     }
 
-    /// True if a cap shared with other transfers (address, total) applies.
-    pub fn is_shared(&self) -> bool {
-        self.legs
-            .iter()
-            .any(|l| matches!(l.bucket, LegBucket::Shared(_)))
-    }
-
     /// The tightest cap in bytes per second, if any.
     pub fn tightest_rate(&self) -> Option<u64> {
         self.legs.iter().map(|l| l.rate).min()
@@ -372,10 +365,11 @@ impl Pacer {
 
     /// Reserve `bytes` and sleep until they may move. `waiting_until` hears the wake-up
     /// time first (a wait for a cap is not a stalled transfer). Delayed bytes and time
-    /// count against the binding cap in the worker's metrics.
-    pub async fn pace(&self, bytes: usize, waiting_until: impl FnOnce(Instant)) {
+    /// count against the binding cap in the worker's metrics, which is returned (`None`
+    /// if the bytes could move at once).
+    pub async fn pace(&self, bytes: usize, waiting_until: impl FnOnce(Instant)) -> Option<CapKind> {
         if self.legs.is_empty() || bytes == 0 {
-            return;
+            return None;
         }
         let now = Instant::now();
         let (wait, binding) = self.reserve(bytes, now);
@@ -387,6 +381,7 @@ impl Pacer {
             waiting_until(wake);
             tokio::time::sleep_until(wake.into()).await;
         }
+        binding
     }
 }
 
@@ -394,16 +389,14 @@ impl Pacer {
 /// so that each chunk the buckets release leaves as evenly spaced packets rather than
 /// one burst, and the worker's splice only queues it. The buckets still decide how many
 /// bytes move; the pacing only has to be a little faster than what they grant:
-/// - under the transfer's own (session) cap alone: that cap, plus [`PACING_HEADROOM`]
-///   so that a late refill can catch up;
-/// - under a cap shared with other transfers (address, total): the rate the transfer
-///   moved at lately (the previous chunk over the time between the two releases), plus
-///   [`SHARE_HEADROOM`], so that its share of the cap leaves evenly and a share that
-///   grows is followed within a few chunks; never above the tightest cap plus headroom.
+/// - when a cap shared with other transfers (address, total) made the chunk wait: the
+///   rate the transfer moved at lately (the previous chunk over the time between the
+///   two releases) plus [`SHARE_HEADROOM`], so that its share of the cap leaves evenly;
+/// - otherwise (its own session cap held it, or nothing did, as when the others sharing
+///   a cap leave): the tightest cap plus [`PACING_HEADROOM`], at once.
 #[derive(Debug)]
 pub struct SocketPacing {
     ceiling: u64,
-    shared: bool,
     rate: u64,
     last_release: Option<(Instant, usize)>,
 }
@@ -418,13 +411,11 @@ pub const SHARE_HEADROOM: f64 = 0.25;
 const MIN_PACING: u64 = 1024;
 
 impl SocketPacing {
-    /// Pacing for a transfer whose tightest cap is `tightest` bytes per second, `shared`
-    /// if an address or total cap applies to it.
-    pub fn new(tightest: u64, shared: bool) -> SocketPacing {
+    /// Pacing for a transfer whose tightest cap is `tightest` bytes per second.
+    pub fn new(tightest: u64) -> SocketPacing {
         let ceiling = ((tightest as f64) * (1.0 + PACING_HEADROOM)) as u64;
         SocketPacing {
             ceiling: ceiling.max(MIN_PACING),
-            shared,
             rate: 0,
             last_release: None,
         }
@@ -436,11 +427,17 @@ impl SocketPacing {
         self.rate
     }
 
-    /// `bytes` were released at `now`: the new rate, if it moved by more than an eighth
-    /// (fewer setsockopt calls).
-    pub fn on_release(&mut self, bytes: usize, now: Instant) -> Option<u64> {
+    /// `bytes` were released at `now` after a wait for `binding` (`None`: no wait): the
+    /// new rate, if it moved by more than an eighth (fewer setsockopt calls).
+    pub fn on_release(
+        &mut self,
+        bytes: usize,
+        now: Instant,
+        binding: Option<CapKind>,
+    ) -> Option<u64> {
+        let shared = matches!(binding, Some(CapKind::Address | CapKind::Total));
         let want = match self.last_release {
-            Some((at, previous)) if self.shared && now > at => {
+            Some((at, previous)) if shared && now > at => {
                 let moved = previous as f64 / (now - at).as_secs_f64();
                 ((moved * (1.0 + SHARE_HEADROOM)) as u64).clamp(MIN_PACING, self.ceiling)
             }
@@ -578,43 +575,39 @@ mod tests {
     #[test]
     fn socket_pacing_follows_a_shared_caps_share() {
         let t0 = Instant::now();
-        let ms = |n| t0 + Duration::from_millis(n);
+        let us = |n| t0 + Duration::from_micros(n);
         let mib = 1 << 20;
+        let total = Some(CapKind::Total);
         // A total cap of 512 MiB/s: the socket starts at the cap plus 5%.
-        let mut p = SocketPacing::new(512 * mib as u64, true);
+        let mut p = SocketPacing::new(512 * mib as u64);
         let ceiling = (512.0 * 1.05 * mib as f64) as u64;
         assert_eq!(p.initial(), ceiling);
         // First release: nothing to measure yet, the rate stays.
-        assert_eq!(p.on_release(mib, ms(0)), None);
+        assert_eq!(p.on_release(mib, us(0), total), None);
         // The next 1 MiB left 62.5 ms later: a 16 MiB/s share, paced at 16 x 1.25.
-        let r = p.on_release(mib, t0 + Duration::from_micros(62_500));
-        assert_eq!(r, Some(20 * mib as u64));
+        assert_eq!(p.on_release(mib, us(62_500), total), Some(20 * mib as u64));
         // The same share again: no new setsockopt.
-        assert_eq!(p.on_release(mib, t0 + Duration::from_micros(125_000)), None);
-        // The share grew (others left): 1 MiB after 31.25 ms is 32 MiB/s -> 40 MiB/s.
-        let r = p.on_release(mib, t0 + Duration::from_micros(156_250));
-        assert_eq!(r, Some(40 * mib as u64));
-        // Never past the cap plus headroom, however fast the last chunk went.
-        let r = p.on_release(mib, t0 + Duration::from_micros(156_300));
-        assert_eq!(r, Some(ceiling));
-        // 1 MiB over the next 9.84 s: about 104 KiB/s, paced at 1.25 times that.
-        let r = p.on_release(1, ms(10_000));
-        assert_eq!(r, Some(133_153));
-        // Never below 1 KiB/s (the last chunk was one byte).
-        let r = p.on_release(1, ms(20_000));
-        assert_eq!(r, Some(1024));
+        assert_eq!(p.on_release(mib, us(125_000), total), None);
+        // The share grew: 1 MiB after 31.25 ms is 32 MiB/s -> 40 MiB/s.
+        assert_eq!(p.on_release(mib, us(156_250), total), Some(40 * mib as u64));
+        // The others left and nothing waits any more: back to the cap at once.
+        assert_eq!(p.on_release(mib, us(160_000), None), Some(ceiling));
+        // Never below 1 KiB/s (the last chunk was one byte, long ago).
+        // 1 MiB over 40 ms is 25 MiB/s (decimal 26.2 MB/s), paced at 1.25 times that.
+        assert_eq!(p.on_release(1, us(200_000), total), Some(32_768_000));
+        assert_eq!(p.on_release(1, us(10_000_000), total), Some(1024));
     }
 
     #[test]
     fn socket_pacing_under_a_session_cap_is_the_cap_plus_headroom() {
-        let mut p = SocketPacing::new(4 << 20, false);
+        let mut p = SocketPacing::new(4 << 20);
         let rate = p.initial();
         assert_eq!(rate, ((4 << 20) as f64 * 1.05) as u64);
         let t0 = Instant::now();
         for i in 0..5 {
             // Whatever the chunks' spacing, the session cap's pacing stays.
             let at = t0 + Duration::from_millis(62 * i * i);
-            assert_eq!(p.on_release(1 << 18, at), None);
+            assert_eq!(p.on_release(1 << 18, at, Some(CapKind::Session)), None);
         }
     }
 

@@ -177,9 +177,7 @@ async fn transfer_body(
     }
     // A capped download's socket is paced by the kernel (see `SocketPacing`).
     let paced = match (&prepared, pacer.tightest_rate()) {
-        (Prepared::Send { .. }, Some(rate)) => {
-            Some(PacedSocket::new(sock.clone(), rate, pacer.is_shared()))
-        }
+        (Prepared::Send { .. }, Some(rate)) => Some(PacedSocket::new(sock.clone(), rate)),
         _ => None,
     };
     limit.set(worker.config.data_timeout);
@@ -451,8 +449,8 @@ struct PacedSocket {
 }
 
 impl PacedSocket {
-    fn new(sock: Rc<TcpStream>, tightest: u64, shared: bool) -> PacedSocket {
-        let mut pacing = SocketPacing::new(tightest, shared);
+    fn new(sock: Rc<TcpStream>, tightest: u64) -> PacedSocket {
+        let mut pacing = SocketPacing::new(tightest);
         let rate = pacing.initial();
         let paced = PacedSocket {
             sock,
@@ -492,15 +490,26 @@ impl Moved<'_> {
     /// the end of the wait: waiting for a cap is not a stall. A cancel (ABOR, stop)
     /// ends the wait at once; the sleep holds no fd, so dropping it is safe.
     pub(crate) async fn pace(&self, n: usize) -> Result<(), TransferFailure> {
+        self.pace_chunk(n, false).await
+    }
+
+    /// [`Moved::pace`] for a file's chunk, `last` if no chunk follows it: the socket
+    /// sends that one at the tightest cap, not at the transfer's share of a shared cap,
+    /// so the transfer does not end a share's chunk later than the caps allow.
+    async fn pace_chunk(&self, n: usize, last: bool) -> Result<(), TransferFailure> {
         if !self.pacer.is_capped() {
             return Ok(());
         }
-        tokio::select! {
-            _ = self.pacer.pace(n, |wake| self.progress.set(wake)) => {}
+        let binding = tokio::select! {
+            binding = self.pacer.pace(n, |wake| self.progress.set(wake)) => binding,
             _ = self.cancel.cancelled() => return Err(TransferFailure::ConnectionLost),
-        }
+        };
         if let Some(paced) = self.paced {
-            let new_rate = paced.pacing.borrow_mut().on_release(n, Instant::now());
+            let new_rate =
+                paced
+                    .pacing
+                    .borrow_mut()
+                    .on_release(n, Instant::now(), binding.filter(|_| !last));
             if let Some(rate) = new_rate {
                 paced.set(rate);
             }
@@ -599,7 +608,7 @@ async fn send_file(
                 // mid-flight. A cap delays the drain, never the read-ahead: the next
                 // chunk waits in its pipe.
                 let drain = async {
-                    moved.pace(in_pipe).await?;
+                    moved.pace_chunk(in_pipe, pos == size).await?;
                     drain_pipe(&current, sock, in_pipe, moved).await
                 };
                 let (filled, drained) = tokio::join!(fill(&next, pos), drain);
@@ -608,7 +617,7 @@ async fn send_file(
                 spare = Some(std::mem::replace(&mut current, next));
             }
             None => {
-                moved.pace(in_pipe).await?;
+                moved.pace_chunk(in_pipe, pos == size).await?;
                 let started = Instant::now();
                 drain_pipe(&current, sock, in_pipe, moved).await?;
                 if drains_fast(in_pipe, started.elapsed()) {
