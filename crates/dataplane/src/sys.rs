@@ -168,3 +168,15 @@ pub fn set_unsent_max(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
     let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     set_sockopt(fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, bytes)
 }
+
+/// Ask the kernel to start reading `len` bytes of `file` at `offset` into the page
+/// cache (POSIX_FADV_WILLNEED). It starts the reads and returns without waiting for
+/// them; a refusal only loses the head start, so it is ignored.
+pub fn read_ahead(file: BorrowedFd<'_>, offset: u64, len: u64) {
+    let _ = rustix::fs::fadvise(
+        file,
+        offset,
+        std::num::NonZeroU64::new(len),
+        rustix::fs::Advice::WillNeed,
+    );
+}

@@ -587,9 +587,17 @@ async fn send_file(
                     Err(_) => return Err(TransferFailure::Local),
                 }
             }
-            // From the disk (or not known to be cached): short reads first.
+            // From the disk (or not known to be cached): short reads first. From the
+            // second read on, the next chunks are asked for too, so the disk reads them
+            // while this one is sent (one chunk read at a time left the disk idle
+            // between reads); the first read goes alone, for the first byte's sake.
+            let first = disk_read.get() == FIRST_DISK_READ;
             let want = want.min(disk_read.get());
             disk_read.set(disk_read.get().saturating_mul(2));
+            if !first {
+                let ahead = READ_AHEAD_CHUNKS * chunk;
+                sys::read_ahead(file.as_fd(), pos + u64::from(want), ahead);
+            }
             match uring_ops::splice(file, Some(pos), &write_end, None, want).await {
                 // The file shrank under us: fail rather than send a short file as complete.
                 Ok(0) => Err(TransferFailure::Local),
@@ -631,6 +639,10 @@ async fn send_file(
     }
     Ok(pos - offset)
 }
+
+/// Chunks of a file not in the page cache that are asked from the disk ahead of the
+/// one being read.
+const READ_AHEAD_CHUNKS: u64 = 2;
 
 /// A client that takes bytes at least this fast gets a second pipe for reading ahead;
 /// below it, reading the next chunk while the socket waits gains nothing.
