@@ -13,6 +13,7 @@ pub mod command_rate;
 pub mod config;
 pub mod control_conn;
 pub mod data_channel;
+mod download;
 pub mod files;
 pub mod hash_jobs;
 pub mod metrics;

@@ -26,11 +26,10 @@ use tracing::{debug, warn};
 
 use crate::cancel::{CancelReason, CancelToken};
 use crate::data_channel::{establish, DataChannel};
+use crate::download::{send_ascii, send_file};
 use crate::files::{self, Folder};
 use crate::metrics::bump;
 use crate::net;
-use crate::page_cache::{residency, Residency};
-use crate::pipes::{Pipe, PooledPipe};
 use crate::rate_limit::{Flow, Pacer, SessionBuckets, SocketPacing, UserClass};
 use crate::sys;
 use crate::tls;
@@ -39,12 +38,7 @@ use crate::uring_ops;
 use crate::worker::Worker;
 
 /// Buffer size for buffered sends, receives and listings.
-const CHUNK: usize = 64 * 1024;
-
-/// The first read of a file that is not in the page cache asks the disk for this much,
-/// each later one for twice the one before, up to a whole pipe: the first bytes leave
-/// after one short read instead of after a pipe's worth (1 MiB) of disk reads.
-const FIRST_DISK_READ: u32 = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Who asked for the transfer, for logs.
 pub struct Requester {
@@ -496,7 +490,7 @@ impl Moved<'_> {
     /// [`Moved::pace`] for a file's chunk, `last` if no chunk follows it: the socket
     /// sends that one at the tightest cap, not at the transfer's share of a shared cap,
     /// so the transfer does not end a share's chunk later than the caps allow.
-    async fn pace_chunk(&self, n: usize, last: bool) -> Result<(), TransferFailure> {
+    pub(crate) async fn pace_chunk(&self, n: usize, last: bool) -> Result<(), TransferFailure> {
         if !self.pacer.is_capped() {
             return Ok(());
         }
@@ -523,215 +517,8 @@ impl Moved<'_> {
     }
 }
 
-fn lost(_: io::Error) -> TransferFailure {
+pub(crate) fn lost(_: io::Error) -> TransferFailure {
     TransferFailure::ConnectionLost
-}
-
-async fn send_file(
-    worker: &Worker,
-    sock: &Rc<TcpStream>,
-    file: &Rc<File>,
-    offset: u64,
-    moved: &Moved<'_>,
-) -> Result<u64, TransferFailure> {
-    let size = file.metadata().map_err(|_| TransferFailure::Local)?.len();
-    if offset >= size {
-        return Ok(0);
-    }
-    if size - offset <= worker.config.small_file_max {
-        return send_buffered(sock, file, offset, size, moved).await;
-    }
-    // One pipe to start with: a chunk is spliced from the file into it, then from it
-    // into the socket. Once a chunk drains faster than READ_AHEAD_RATE the transfer
-    // takes a second pipe and double-buffers: while one drains into the socket the next
-    // chunk is spliced from the file, so a fast socket never waits for the disk side.
-    // A slow client keeps one pipe, which halves the fds and pipe memory of thousands
-    // of slow downloads. Chunks already in the page cache are spliced on the worker
-    // itself; others go through io_uring (an io-wq hop), so a disk read never blocks
-    // the worker.
-    let mut current = worker.pipes.take().map_err(|_| TransferFailure::Local)?;
-    let chunk = moved.chunk(current.capacity()) as u64;
-    // Cleared when the kernel will not say for this file; no use asking every chunk.
-    let ask_cache = Cell::new(true);
-    let disk_read = Cell::new(FIRST_DISK_READ);
-    let fill = |pipe: &Pipe, pos: u64| {
-        let want = chunk.min(pipe.capacity() as u64).min(size - pos) as u32;
-        let write_end = pipe.write.clone();
-        let ask_cache = &ask_cache;
-        let disk_read = &disk_read;
-        async move {
-            if want == 0 {
-                return Ok(0);
-            }
-            let cached = ask_cache.get()
-                && match residency(file.as_fd(), pos, u64::from(want)) {
-                    Residency::Cached => true,
-                    Residency::NotCached => false,
-                    Residency::Unknown => {
-                        ask_cache.set(false);
-                        false
-                    }
-                };
-            if cached {
-                // Cached pages cannot block: splice them here and skip the io-wq hop.
-                match sys::splice_nonblocking(
-                    file.as_fd(),
-                    Some(pos),
-                    write_end.as_fd(),
-                    want as usize,
-                ) {
-                    Ok(0) => return Err(TransferFailure::Local),
-                    Ok(n) => return Ok(n),
-                    // Nothing could move without waiting: io_uring takes it from here.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return Err(TransferFailure::Local),
-                }
-            }
-            // From the disk (or not known to be cached): short reads first. From the
-            // second read on, the next chunks are asked for too, so the disk reads them
-            // while this one is sent (one chunk read at a time left the disk idle
-            // between reads); the first read goes alone, for the first byte's sake.
-            let first = disk_read.get() == FIRST_DISK_READ;
-            let want = want.min(disk_read.get());
-            disk_read.set(disk_read.get().saturating_mul(2));
-            if !first {
-                let ahead = READ_AHEAD_CHUNKS * chunk;
-                sys::read_ahead(file.as_fd(), pos + u64::from(want), ahead);
-            }
-            match uring_ops::splice(file, Some(pos), &write_end, None, want).await {
-                // The file shrank under us: fail rather than send a short file as complete.
-                Ok(0) => Err(TransferFailure::Local),
-                Ok(n) => Ok(n),
-                Err(_) => Err(TransferFailure::Local),
-            }
-        }
-    };
-    let mut spare: Option<PooledPipe> = None;
-    let mut in_pipe = fill(&current, offset).await?;
-    let mut pos = offset + in_pipe as u64;
-    while in_pipe > 0 {
-        match spare.take() {
-            Some(next) => {
-                // join! polls both to completion, so no splice is ever dropped
-                // mid-flight. A cap delays the drain, never the read-ahead: the next
-                // chunk waits in its pipe.
-                let drain = async {
-                    moved.pace_chunk(in_pipe, pos == size).await?;
-                    drain_pipe(&current, sock, in_pipe, moved).await
-                };
-                let (filled, drained) = tokio::join!(fill(&next, pos), drain);
-                drained?;
-                in_pipe = filled?;
-                spare = Some(std::mem::replace(&mut current, next));
-            }
-            None => {
-                moved.pace_chunk(in_pipe, pos == size).await?;
-                let started = Instant::now();
-                drain_pipe(&current, sock, in_pipe, moved).await?;
-                if drains_fast(in_pipe, started.elapsed()) {
-                    // Without a second pipe the transfer still works, one chunk at a time.
-                    spare = worker.pipes.take().ok();
-                }
-                in_pipe = fill(&current, pos).await?;
-            }
-        }
-        pos += in_pipe as u64;
-    }
-    Ok(pos - offset)
-}
-
-/// Chunks of a file not in the page cache that are asked from the disk ahead of the
-/// one being read.
-const READ_AHEAD_CHUNKS: u64 = 2;
-
-/// A client that takes bytes at least this fast gets a second pipe for reading ahead;
-/// below it, reading the next chunk while the socket waits gains nothing.
-const READ_AHEAD_RATE: f64 = 64.0 * 1024.0 * 1024.0;
-
-/// True if `bytes` drained into the socket in `took` at READ_AHEAD_RATE or faster.
-fn drains_fast(bytes: usize, took: std::time::Duration) -> bool {
-    took.as_secs_f64() * READ_AHEAD_RATE <= bytes as f64
-}
-
-/// Move `len` bytes from a pipe into the socket, waiting for writability as needed.
-async fn drain_pipe(
-    pipe: &Pipe,
-    sock: &Rc<TcpStream>,
-    len: usize,
-    moved: &Moved<'_>,
-) -> Result<(), TransferFailure> {
-    let mut in_pipe = len;
-    while in_pipe > 0 {
-        // The socket side never blocks (both ends are non-blocking), so a direct
-        // splice avoids an io-wq round trip; only the disk side goes through io_uring.
-        match sys::splice_nonblocking(pipe.read.as_fd(), None, sock.as_fd(), in_pipe) {
-            Ok(0) => return Err(TransferFailure::ConnectionLost),
-            Ok(n) => {
-                in_pipe -= n;
-                moved.add(n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(lost(e)),
-        }
-    }
-    Ok(())
-}
-
-async fn send_buffered(
-    sock: &Rc<TcpStream>,
-    file: &Rc<File>,
-    offset: u64,
-    size: u64,
-    moved: &Moved<'_>,
-) -> Result<u64, TransferFailure> {
-    let mut pos = offset;
-    let step = moved.chunk(CHUNK);
-    let mut buf = Vec::with_capacity(((size - offset) as usize).min(step));
-    while pos < size {
-        let (res, back) = uring_ops::read_at(file, buf, pos).await;
-        let n = res.map_err(|_| TransferFailure::Local)?;
-        if n == 0 {
-            return Err(TransferFailure::Local);
-        }
-        moved.pace(n).await?;
-        let chunk = Rc::new(back);
-        net::send_all(sock, chunk.clone()).await.map_err(lost)?;
-        moved.add(n);
-        pos += n as u64;
-        buf = Rc::try_unwrap(chunk).unwrap_or_else(|_| Vec::with_capacity(step));
-    }
-    Ok(pos - offset)
-}
-
-async fn send_ascii(
-    sock: &Rc<TcpStream>,
-    file: &Rc<File>,
-    offset: u64,
-    moved: &Moved<'_>,
-) -> Result<u64, TransferFailure> {
-    let mut pos = offset;
-    let mut converter = ascii::ToWire::default();
-    let mut buf = Vec::with_capacity(moved.chunk(CHUNK));
-    let mut sent = 0u64;
-    loop {
-        let (res, back) = uring_ops::read_at(file, buf, pos).await;
-        let n = res.map_err(|_| TransferFailure::Local)?;
-        if n == 0 {
-            return Ok(sent);
-        }
-        pos += n as u64;
-        let mut wire = Vec::with_capacity(n + n / 16);
-        converter.convert(&back, &mut wire);
-        let len = wire.len();
-        moved.pace(len).await?;
-        net::send_all(sock, Rc::new(wire)).await.map_err(lost)?;
-        moved.add(len);
-        sent += len as u64;
-        buf = back;
-    }
 }
 
 async fn receive_file(
@@ -858,22 +645,4 @@ fn log_transfer(
         anonymous: who.anonymous,
         complete: matches!(event, Event::TransferDone { .. }),
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn only_a_fast_drain_earns_a_read_ahead_pipe() {
-        let mib = 1 << 20;
-        // 1 MiB in 1 ms is 1 GiB/s: read ahead.
-        assert!(drains_fast(mib, Duration::from_millis(1)));
-        // Exactly 64 MiB/s still counts; a little slower does not.
-        assert!(drains_fast(mib, Duration::from_micros(15_625)));
-        assert!(!drains_fast(mib, Duration::from_micros(15_700)));
-        // A client at 256 KiB/s takes 4 s per MiB.
-        assert!(!drains_fast(mib, Duration::from_secs(4)));
-    }
 }
