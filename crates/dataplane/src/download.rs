@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use ringftp_control::ascii;
+use ringftp_control::session::TransferFailure;
 
 use crate::net;
 use crate::page_cache::{residency, Residency};
@@ -20,7 +21,6 @@ use crate::sys;
 use crate::transfer::{lost, Moved, CHUNK};
 use crate::uring_ops;
 use crate::worker::Worker;
-use ringftp_control::session::TransferFailure;
 
 /// The first read of a file that is not in the page cache asks the disk for this much,
 /// each later one for twice the one before, up to a whole pipe: the first bytes leave

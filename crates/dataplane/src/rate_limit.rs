@@ -413,17 +413,16 @@ const MIN_PACING: u64 = 1024;
 impl SocketPacing {
     /// Pacing for a transfer whose tightest cap is `tightest` bytes per second.
     pub fn new(tightest: u64) -> SocketPacing {
-        let ceiling = ((tightest as f64) * (1.0 + PACING_HEADROOM)) as u64;
+        let ceiling = (((tightest as f64) * (1.0 + PACING_HEADROOM)) as u64).max(MIN_PACING);
         SocketPacing {
-            ceiling: ceiling.max(MIN_PACING),
-            rate: 0,
+            ceiling,
+            rate: ceiling,
             last_release: None,
         }
     }
 
-    /// The rate to start with.
-    pub fn initial(&mut self) -> u64 {
-        self.rate = self.ceiling;
+    /// The rate the socket should have now (at first, the ceiling).
+    pub fn rate(&self) -> u64 {
         self.rate
     }
 
@@ -581,7 +580,7 @@ mod tests {
         // A total cap of 512 MiB/s: the socket starts at the cap plus 5%.
         let mut p = SocketPacing::new(512 * mib as u64);
         let ceiling = (512.0 * 1.05 * mib as f64) as u64;
-        assert_eq!(p.initial(), ceiling);
+        assert_eq!(p.rate(), ceiling);
         // First release: nothing to measure yet, the rate stays.
         assert_eq!(p.on_release(mib, us(0), total), None);
         // The next 1 MiB left 62.5 ms later: a 16 MiB/s share, paced at 16 x 1.25.
@@ -601,8 +600,7 @@ mod tests {
     #[test]
     fn socket_pacing_under_a_session_cap_is_the_cap_plus_headroom() {
         let mut p = SocketPacing::new(4 << 20);
-        let rate = p.initial();
-        assert_eq!(rate, ((4 << 20) as f64 * 1.05) as u64);
+        assert_eq!(p.rate(), ((4 << 20) as f64 * 1.05) as u64);
         let t0 = Instant::now();
         for i in 0..5 {
             // Whatever the chunks' spacing, the session cap's pacing stays.

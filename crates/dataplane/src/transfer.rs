@@ -161,19 +161,21 @@ async fn transfer_body(
             TransferFailure::DataConnection
         })?;
     let sock = connection.stream.clone();
-    if matches!(prepared, Prepared::Send { .. }) && worker.config.unsent_max > 0 {
+    let mut paced = None;
+    if matches!(prepared, Prepared::Send { .. }) {
         // A slow client's bytes wait in the pipe (page-cache references) rather than
         // in the socket: the socket holds at most this much unsent, so thousands of
         // slow downloads do not each pin a send buffer of kernel memory.
-        if let Err(e) = sys::set_unsent_max(sock.as_fd(), worker.config.unsent_max) {
-            debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
+        if worker.config.unsent_max > 0 {
+            if let Err(e) = sys::set_unsent_max(sock.as_fd(), worker.config.unsent_max) {
+                debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
+            }
         }
+        // A capped download's socket is paced by the kernel (see `SocketPacing`).
+        paced = pacer
+            .tightest_rate()
+            .map(|rate| PacedSocket::new(sock.clone(), rate));
     }
-    // A capped download's socket is paced by the kernel (see `SocketPacing`).
-    let paced = match (&prepared, pacer.tightest_rate()) {
-        (Prepared::Send { .. }, Some(rate)) => Some(PacedSocket::new(sock.clone(), rate)),
-        _ => None,
-    };
     limit.set(worker.config.data_timeout);
     progress.set(Instant::now());
     let _ = events.send(Event::DataConnected);
@@ -444,13 +446,12 @@ struct PacedSocket {
 
 impl PacedSocket {
     fn new(sock: Rc<TcpStream>, tightest: u64) -> PacedSocket {
-        let mut pacing = SocketPacing::new(tightest);
-        let rate = pacing.initial();
+        let pacing = SocketPacing::new(tightest);
         let paced = PacedSocket {
             sock,
             pacing: RefCell::new(pacing),
         };
-        paced.set(rate);
+        paced.set(paced.pacing.borrow().rate());
         paced
     }
 
