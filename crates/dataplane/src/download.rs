@@ -17,6 +17,7 @@ use ringftp_control::session::TransferFailure;
 use crate::net;
 use crate::page_cache::{residency, Residency};
 use crate::pipes::{Pipe, PooledPipe};
+use crate::rate_limit::Pacer;
 use crate::sys;
 use crate::transfer::{lost, Moved, CHUNK};
 use crate::uring_ops;
@@ -141,6 +142,23 @@ pub(crate) async fn send_file(
     Ok(pos - offset)
 }
 
+/// How much a download's socket may hold unsent (TCP_NOTSENT_LOWAT); `None` leaves the
+/// kernel's default (`unsent_max` 0). Uncapped: `unsent_max`. Capped: at least one
+/// chunk of the cap (a sixteenth of a second at the tightest cap, at most a pipe), so
+/// each chunk the caps release goes into the socket in one splice and leaves at the
+/// kernel's pacing rate, and the transfer wakes once per chunk, when its cap's timer
+/// fires, on the same tick as the worker's other capped transfers. With the smaller
+/// limit a chunk took a dozen splices, each after its own wake-up for POLLOUT, and
+/// sockets paced at different shares of a shared cap woke the worker one by one. The
+/// cap bounds what this adds: a chunk is what the cap moves in 1/16 s.
+pub(crate) fn unsent_limit(unsent_max: usize, pacer: &Pacer, pipe_size: usize) -> Option<usize> {
+    match unsent_max {
+        0 => None,
+        _ if pacer.is_capped() => Some(unsent_max.max(pacer.chunk(pipe_size))),
+        _ => Some(unsent_max),
+    }
+}
+
 /// Chunks of a file not in the page cache that are asked from the disk ahead of the
 /// one being read.
 const READ_AHEAD_CHUNKS: u64 = 2;
@@ -251,5 +269,50 @@ mod tests {
         assert!(!drains_fast(mib, Duration::from_micros(15_700)));
         // A client at 256 KiB/s takes 4 s per MiB.
         assert!(!drains_fast(mib, Duration::from_secs(4)));
+    }
+
+    fn pacer(session_rate: u64) -> Pacer {
+        use crate::rate_limit::{ClassCaps, Flow, FlowCaps, RateCaps, RateLimiter, UserClass};
+        let download = FlowCaps {
+            session: session_rate,
+            ..FlowCaps::default()
+        };
+        let caps = RateCaps {
+            anonymous: ClassCaps {
+                download,
+                ..ClassCaps::default()
+            },
+            ..RateCaps::default()
+        };
+        RateLimiter::new(caps).pacer(
+            &Rc::default(),
+            "127.0.0.1".parse().unwrap(),
+            UserClass::Anonymous,
+            Flow::Download,
+            Default::default(),
+        )
+    }
+
+    #[test]
+    fn a_capped_socket_may_hold_one_chunk_of_its_cap_unsent() {
+        let (kib, mib) = (1 << 10, 1 << 20);
+        // Uncapped: the configured limit; 0 leaves the kernel's default.
+        assert_eq!(unsent_limit(64 * kib, &pacer(0), mib), Some(64 * kib));
+        assert_eq!(unsent_limit(0, &pacer(16 * mib as u64), mib), None);
+        // 16 MiB/s: a chunk is 1 MiB (1/16 s), one pipe.
+        assert_eq!(
+            unsent_limit(64 * kib, &pacer(16 * mib as u64), mib),
+            Some(mib)
+        );
+        // 64 MiB/s: still one pipe at most.
+        assert_eq!(
+            unsent_limit(64 * kib, &pacer(64 * mib as u64), mib),
+            Some(mib)
+        );
+        // 256 KiB/s: a chunk is 16 KiB, under the configured limit, which holds.
+        assert_eq!(
+            unsent_limit(64 * kib, &pacer(256 * kib as u64), mib),
+            Some(64 * kib)
+        );
     }
 }

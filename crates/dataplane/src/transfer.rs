@@ -26,7 +26,7 @@ use tracing::{debug, warn};
 
 use crate::cancel::{CancelReason, CancelToken};
 use crate::data_channel::{establish, DataChannel};
-use crate::download::{send_ascii, send_file};
+use crate::download::{self, send_ascii, send_file};
 use crate::files::{self, Folder};
 use crate::metrics::bump;
 use crate::net;
@@ -166,8 +166,10 @@ async fn transfer_body(
         // A slow client's bytes wait in the pipe (page-cache references) rather than
         // in the socket: the socket holds at most this much unsent, so thousands of
         // slow downloads do not each pin a send buffer of kernel memory.
-        if worker.config.unsent_max > 0 {
-            if let Err(e) = sys::set_unsent_max(sock.as_fd(), worker.config.unsent_max) {
+        let limit =
+            download::unsent_limit(worker.config.unsent_max, &pacer, worker.config.pipe_size);
+        if let Some(limit) = limit {
+            if let Err(e) = sys::set_unsent_max(sock.as_fd(), limit) {
                 debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
             }
         }
