@@ -388,13 +388,49 @@ impl Server {
             .expect("VmRSS in /proc/PID/status")
     }
 
-    /// The fd count once it stops changing (workers set up lazily, and sessions that
-    /// just ended close asynchronously).
+    /// Listening sockets the server holds other than its control listener: passive
+    /// listeners, which stay open ("parked", a bounded number per worker) after their
+    /// data connection for the next PASV on the same address.
+    pub fn passive_listener_count(&self) -> usize {
+        let mut listening = std::collections::HashSet::new();
+        for table in ["tcp", "tcp6"] {
+            let text = std::fs::read_to_string(format!("/proc/{}/net/{table}", self.pid()))
+                .unwrap_or_default();
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // local_address is ADDR:PORT in hex; st 0A is LISTEN; inode is field 9.
+                let port = f.get(1).and_then(|a| a.rsplit(':').next());
+                let port = port.and_then(|p| u16::from_str_radix(p, 16).ok());
+                if f.get(3) == Some(&"0A") && port != Some(self.addr().port()) {
+                    listening.extend(f.get(9).map(|i| format!("socket:[{i}]")));
+                }
+            }
+        }
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .filter(|t| listening.contains(&t.display().to_string()))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Open fds that sessions hold: every fd but the parked passive listeners (a
+    /// bounded cache of the workers, like their pooled pipes, that a leak check must
+    /// not count).
+    pub fn held_fd_count(&self) -> usize {
+        self.fd_count()
+            .saturating_sub(self.passive_listener_count())
+    }
+
+    /// The held fd count ([`Server::held_fd_count`]) once it stops changing (workers
+    /// set up lazily, and sessions that just ended close asynchronously).
     pub fn stable_fd_count(&self) -> usize {
-        let mut last = self.fd_count();
+        let mut last = self.held_fd_count();
         let mut same = 0;
         wait_until(Duration::from_secs(5), || {
-            let now = self.fd_count();
+            let now = self.held_fd_count();
             same = if now == last { same + 1 } else { 0 };
             last = now;
             same >= 5
@@ -402,12 +438,12 @@ impl Server {
         last
     }
 
-    /// Poll the fd count until it is at most `baseline` (closing is asynchronous),
-    /// for at most `timeout`; returns the last count seen.
+    /// Poll the held fd count until it is at most `baseline` (closing is
+    /// asynchronous), for at most `timeout`; returns the last count seen.
     pub fn fds_settle(&self, baseline: usize, timeout: Duration) -> usize {
-        let mut now = self.fd_count();
+        let mut now = self.held_fd_count();
         wait_until(timeout, || {
-            now = self.fd_count();
+            now = self.held_fd_count();
             now <= baseline
         });
         now

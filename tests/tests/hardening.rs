@@ -566,6 +566,58 @@ fn passive_port_stealing_from_another_address_is_refused() {
 }
 
 #[test]
+fn a_parked_passive_listener_serves_the_next_pasv_and_drops_earlier_connections() {
+    let root = tree();
+    let server = Server::start(&serve_args(
+        root.path(),
+        &["--workers", "1", "--passive-ports", &private_port_range(8)],
+    ));
+    let want = std::fs::read(root.path().join("small.bin")).unwrap();
+    let fetch = |ftp: &mut RawFtp, port: u16| {
+        let mut data = TcpStream::connect(SocketAddr::new(ip("127.0.0.1"), port)).unwrap();
+        assert_eq!(ftp.cmd("RETR small.bin").0, 150);
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).unwrap();
+        assert_eq!(ftp.reply().0, 226);
+        assert_eq!(got, want);
+    };
+    let mut first = RawFtp::login(server.addr());
+    let port = first.pasv().unwrap();
+    fetch(&mut first, port);
+    assert_eq!(first.cmd("QUIT").0, 221);
+    // The port's listener stays open for the next PASV. A connection made now (from
+    // the same address, so only the timing tells it apart) waits in its backlog.
+    let early_target = SocketAddr::new(ip("127.0.0.1"), port);
+    assert!(
+        wait_until(Duration::from_secs(10), || server.passive_listener_count()
+            == 1),
+        "the data connection's listener was not kept open"
+    );
+    let mut early = TcpStream::connect(early_target).expect("connect to the parked port");
+    // The next session gets the same port, and the early connection is closed before
+    // the reply, never handed the file.
+    let mut second = RawFtp::login(server.addr());
+    assert_eq!(
+        second.pasv().unwrap(),
+        port,
+        "the parked listener was not reused"
+    );
+    early
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut stolen = Vec::new();
+    let _ = early.read_to_end(&mut stolen);
+    assert!(
+        stolen.is_empty(),
+        "an early connection got {} bytes",
+        stolen.len()
+    );
+    fetch(&mut second, port);
+    assert_eq!(second.cmd("QUIT").0, 221);
+    still_serves(&server, root.path());
+}
+
+#[test]
 fn traversal_and_symlink_escapes_are_refused() {
     let root = tree();
     let r = root.path();

@@ -24,13 +24,24 @@ pub struct PassiveListener {
 }
 
 impl PassiveListener {
-    /// Open a listener on the next free port of this worker's slice, on `ip`.
-    /// Ports another process holds are skipped.
+    /// Open a listener on the next free port of this worker's slice, on `ip`, or take
+    /// one parked there by an earlier data connection. Ports another process holds
+    /// are skipped.
     pub fn open(worker: &Worker, ip: IpAddr) -> Option<PassiveListener> {
         let attempts = worker.ports.range().len();
         for _ in 0..attempts {
-            let lease = worker.ports.lease()?;
+            let mut lease = worker.ports.lease(ip)?;
             let addr = SocketAddr::new(ip, lease.port());
+            if let Some(listener) = lease.take_listener() {
+                if drain_backlog(&listener).is_ok() {
+                    return Some(PassiveListener {
+                        listener,
+                        addr,
+                        opened: Instant::now(),
+                        lease: Some(lease),
+                    });
+                }
+            }
             match net::passive_listener(addr) {
                 Ok(listener) => {
                     return Some(PassiveListener {
@@ -48,10 +59,30 @@ impl PassiveListener {
     }
 }
 
+/// Close every connection waiting on a parked listener: they came before this PASV
+/// (a client's late or second connection, a scan), so none is this session's.
+fn drain_backlog(listener: &TcpListener) -> io::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                net::shutdown(&stream);
+                debug!(%peer, "closed a data connection made before its PASV");
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Drop for PassiveListener {
     fn drop(&mut self) {
-        // Wake any poll still parked on the listener so its fd closes now.
-        net::shutdown(&*self.listener);
+        // No data connection was made (replaced, cancelled, failed): wake any poll
+        // still parked on the listener so its fd closes now. After a data connection
+        // the lease holds the listener, parked for the next PASV.
+        if self.lease.is_some() {
+            net::shutdown(&*self.listener);
+        }
     }
 }
 
@@ -105,9 +136,13 @@ pub async fn establish(
                 if policy.policy.passive_peer_allowed(control_peer, peer.ip()) {
                     let _ = stream.set_nodelay(true);
                     cancel.watch_stream(&stream);
+                    let mut lease = passive.lease.take();
+                    if let Some(lease) = &mut lease {
+                        lease.park(passive.listener.clone());
+                    }
                     return Ok(DataConnection {
                         stream,
-                        _lease: passive.lease.take(),
+                        _lease: lease,
                     });
                 }
                 net::shutdown(&*stream);

@@ -1,13 +1,18 @@
 //! Per-core passive port pools.
 //!
 //! The configured range is split into one contiguous slice per core, so a PASV on
-//! core N hands out a port that only core N listens on. Ports are reused in FIFO
-//! order, which keeps a just-closed port (possibly in TIME_WAIT on the client side)
-//! at the back of the queue.
+//! core N hands out a port that only core N listens on. A port whose data connection
+//! was made keeps its listener open afterwards ("parked", up to [`MAX_PARKED`] per
+//! core), and the next PASV on that address takes the most recently parked one: it
+//! skips socket, bind and listen, and bind's search of the port's TIME_WAIT sockets
+//! (each short transfer leaves one on the server's side, since the server closes
+//! first), which was the largest single cost of a small-file session. Other ports
+//! are reused in FIFO order, which keeps a just-closed port at the back of the queue.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::net::{IpAddr, TcpListener};
 use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -94,11 +99,26 @@ impl FromStr for PortRange {
     }
 }
 
+/// Listeners kept open per core between data connections. Each holds an fd, so this
+/// is small next to the fds of the transfers it serves.
+pub const MAX_PARKED: usize = 256;
+
+/// A passive listener kept open on its port after its data connection was made.
+#[derive(Debug)]
+struct Parked {
+    port: u16,
+    ip: IpAddr,
+    listener: Rc<TcpListener>,
+}
+
 /// The free ports of one core's slice.
 #[derive(Debug)]
 pub struct PortPool {
     range: PortRange,
     free: RefCell<VecDeque<u16>>,
+    /// Free ports with their listener still open, most recently parked last.
+    parked: RefCell<Vec<Parked>>,
+    max_parked: usize,
     exhausted: Cell<u64>,
     metrics: Option<Arc<WorkerMetrics>>,
 }
@@ -117,6 +137,8 @@ impl PortPool {
         Rc::new(PortPool {
             range,
             free: RefCell::new((range.first..=range.last).collect()),
+            parked: RefCell::new(Vec::new()),
+            max_parked: MAX_PARKED,
             exhausted: Cell::new(0),
             metrics,
         })
@@ -129,13 +151,29 @@ impl PortPool {
         }
     }
 
-    /// Take the least recently used free port; `None` (and a counted event) when empty.
-    pub fn lease(self: &Rc<Self>) -> Option<PortLease> {
-        let port = self.free.borrow_mut().pop_front();
-        let lease = match port {
-            Some(port) => Some(PortLease {
+    /// Take a port for a listener on `ip`: the most recently parked listener on `ip`
+    /// if there is one (the lease carries it), else the least recently used free port
+    /// (else the port of a listener parked on another address, which is closed).
+    /// `None` (and a counted event) when every port is leased.
+    pub fn lease(self: &Rc<Self>, ip: IpAddr) -> Option<PortLease> {
+        let lease = {
+            let mut parked = self.parked.borrow_mut();
+            if let Some(i) = parked.iter().rposition(|p| p.ip == ip) {
+                let p = parked.remove(i);
+                Some((p.port, Some(p.listener)))
+            } else if let Some(port) = self.free.borrow_mut().pop_front() {
+                Some((port, None))
+            } else if !parked.is_empty() {
+                Some((parked.remove(0).port, None))
+            } else {
+                None
+            }
+        };
+        let lease = match lease {
+            Some((port, listener)) => Some(PortLease {
                 port,
                 pool: self.clone(),
+                listener,
             }),
             None => {
                 self.exhausted.set(self.exhausted.get() + 1);
@@ -157,9 +195,14 @@ impl PortPool {
         self.range
     }
 
-    /// Ports not leased right now.
+    /// Ports not leased right now (parked ones included).
     pub fn free(&self) -> usize {
-        self.free.borrow().len()
+        self.free.borrow().len() + self.parked.borrow().len()
+    }
+
+    /// Listeners parked right now.
+    pub fn parked(&self) -> usize {
+        self.parked.borrow().len()
     }
 
     /// Ports leased right now.
@@ -173,11 +216,13 @@ impl PortPool {
     }
 }
 
-/// A leased passive port; it returns to its pool when dropped.
+/// A leased passive port; it returns to its pool when dropped, with its listener if
+/// one was parked in the lease ([`PortLease::park`]).
 #[derive(Debug)]
 pub struct PortLease {
     port: u16,
     pool: Rc<PortPool>,
+    listener: Option<Rc<TcpListener>>,
 }
 
 impl PortLease {
@@ -185,11 +230,38 @@ impl PortLease {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// The listener left open on this port by an earlier lease, if any. Connections
+    /// may wait in its backlog from before this lease: drain them first.
+    pub fn take_listener(&mut self) -> Option<Rc<TcpListener>> {
+        self.listener.take()
+    }
+
+    /// Keep `listener` (open on this port) for the next lease when this one ends.
+    pub fn park(&mut self, listener: Rc<TcpListener>) {
+        self.listener = Some(listener);
+    }
 }
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        self.pool.free.borrow_mut().push_back(self.port);
+        let listener = self.listener.take();
+        let ip = listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.ip());
+        match (listener, ip) {
+            (Some(listener), Some(ip))
+                if self.pool.parked.borrow().len() < self.pool.max_parked =>
+            {
+                self.pool.parked.borrow_mut().push(Parked {
+                    port: self.port,
+                    ip,
+                    listener,
+                });
+            }
+            _ => self.pool.free.borrow_mut().push_back(self.port),
+        }
         self.pool.publish();
     }
 }
@@ -225,23 +297,88 @@ mod tests {
         assert!("abc".parse::<PortRange>().is_err());
     }
 
+    const V4: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const V6: IpAddr = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+
     #[test]
     fn leases_return_and_exhaustion_is_counted() {
         let pool = PortPool::new(PortRange {
             first: 100,
             last: 101,
         });
-        let a = pool.lease().unwrap();
-        let b = pool.lease().unwrap();
+        let a = pool.lease(V4).unwrap();
+        let b = pool.lease(V4).unwrap();
         assert_ne!(a.port(), b.port());
-        assert!(pool.lease().is_none());
+        assert!(pool.lease(V4).is_none());
         assert_eq!(pool.exhausted_count(), 1);
         assert_eq!(pool.in_use(), 2);
         let a_port = a.port();
         drop(a);
-        assert_eq!(pool.lease().unwrap().port(), a_port);
+        assert_eq!(pool.lease(V4).unwrap().port(), a_port);
         drop(b);
         assert_eq!(pool.free(), 2);
+    }
+
+    fn listener() -> Rc<TcpListener> {
+        Rc::new(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    #[test]
+    fn a_parked_listener_goes_to_the_next_lease_on_its_address() {
+        let pool = PortPool::new(PortRange {
+            first: 100,
+            last: 103,
+        });
+        let mut a = pool.lease(V4).unwrap();
+        assert!(a.take_listener().is_none());
+        let l = listener();
+        a.park(l.clone());
+        let port = a.port();
+        drop(a);
+        assert_eq!((pool.parked(), pool.in_use()), (1, 0));
+        // Another address gets a fresh port; the parked listener stays.
+        let v6 = pool.lease(V6).unwrap();
+        assert_ne!(v6.port(), port);
+        assert_eq!(pool.parked(), 1);
+        // The same address gets the parked port and its listener, ahead of FIFO order.
+        let mut b = pool.lease(V4).unwrap();
+        assert_eq!(b.port(), port);
+        assert!(Rc::ptr_eq(&b.take_listener().unwrap(), &l));
+        assert_eq!(pool.parked(), 0);
+        drop(b);
+        // Returned without a listener: back to the free queue.
+        assert_eq!(pool.parked(), 0);
+        assert_eq!(pool.free(), 3);
+    }
+
+    #[test]
+    fn parked_listeners_are_bounded_and_give_way_when_ports_run_out() {
+        let pool = PortPool::new(PortRange {
+            first: 100,
+            last: 101,
+        });
+        let mut a = pool.lease(V4).unwrap();
+        a.park(listener());
+        drop(a);
+        // Every port leased: the listener parked for another address is given up.
+        let b = pool.lease(V6).unwrap();
+        let c = pool.lease(V6).unwrap();
+        assert_ne!(b.port(), c.port());
+        assert_eq!(pool.parked(), 0);
+        assert!(pool.lease(V6).is_none());
+        drop((b, c));
+        // At most max_parked listeners stay open.
+        let small = Rc::new(PortPool {
+            max_parked: 1,
+            ..Rc::try_unwrap(PortPool::new(PortRange { first: 1, last: 3 })).unwrap()
+        });
+        let mut x = small.lease(V4).unwrap();
+        let mut y = small.lease(V4).unwrap();
+        x.park(listener());
+        y.park(listener());
+        drop((x, y));
+        assert_eq!(small.parked(), 1);
+        assert_eq!(small.free(), 3);
     }
 }
 
