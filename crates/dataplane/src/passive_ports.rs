@@ -2,8 +2,10 @@
 //!
 //! The configured range is split into one contiguous slice per core, so a PASV on
 //! core N hands out a port that only core N listens on. A port whose data connection
-//! was made keeps its listener open afterwards ("parked", up to [`MAX_PARKED`] per
-//! core), and the next PASV on that address takes the most recently parked one: it
+//! was made keeps its listener open afterwards ("parked"; at most [`MAX_PARKED`]
+//! listeners per core are kept, in use or parked, so thousands of long transfers do
+//! not each hold one more fd), and the next PASV on that address takes the most
+//! recently parked one: it
 //! skips socket, bind and listen, and bind's search of the port's TIME_WAIT sockets
 //! (each short transfer leaves one on the server's side, since the server closes
 //! first), which was the largest single cost of a small-file session. Other ports
@@ -99,8 +101,8 @@ impl FromStr for PortRange {
     }
 }
 
-/// Listeners kept open per core between data connections. Each holds an fd, so this
-/// is small next to the fds of the transfers it serves.
+/// Listeners kept per core past their data connection (during it and parked after
+/// it). Each holds an fd, so this is small next to the fds of the transfers it serves.
 pub const MAX_PARKED: usize = 256;
 
 /// A passive listener kept open on its port after its data connection was made.
@@ -118,6 +120,8 @@ pub struct PortPool {
     free: RefCell<VecDeque<u16>>,
     /// Free ports with their listener still open, most recently parked last.
     parked: RefCell<Vec<Parked>>,
+    /// Listeners kept: parked, or in a lease until its data connection ends.
+    kept: Cell<usize>,
     max_parked: usize,
     exhausted: Cell<u64>,
     metrics: Option<Arc<WorkerMetrics>>,
@@ -138,6 +142,7 @@ impl PortPool {
             range,
             free: RefCell::new((range.first..=range.last).collect()),
             parked: RefCell::new(Vec::new()),
+            kept: Cell::new(0),
             max_parked: MAX_PARKED,
             exhausted: Cell::new(0),
             metrics,
@@ -164,6 +169,7 @@ impl PortPool {
             } else if let Some(port) = self.free.borrow_mut().pop_front() {
                 Some((port, None))
             } else if !parked.is_empty() {
+                self.kept.set(self.kept.get() - 1);
                 Some((parked.remove(0).port, None))
             } else {
                 None
@@ -234,26 +240,33 @@ impl PortLease {
     /// The listener left open on this port by an earlier lease, if any. Connections
     /// may wait in its backlog from before this lease: drain them first.
     pub fn take_listener(&mut self) -> Option<Rc<TcpListener>> {
-        self.listener.take()
+        let listener = self.listener.take();
+        if listener.is_some() {
+            self.pool.kept.set(self.pool.kept.get() - 1);
+        }
+        listener
     }
 
-    /// Keep `listener` (open on this port) for the next lease when this one ends.
+    /// Keep `listener` (open on this port) for the next lease when this one ends, if
+    /// the pool keeps fewer than its maximum; otherwise it is dropped (closed) here.
     pub fn park(&mut self, listener: Rc<TcpListener>) {
-        self.listener = Some(listener);
+        if self.listener.is_none() && self.pool.kept.get() < self.pool.max_parked {
+            self.pool.kept.set(self.pool.kept.get() + 1);
+            self.listener = Some(listener);
+        }
     }
 }
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        let listener = self.listener.take();
+        let listener = self.take_listener();
         let ip = listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
             .map(|a| a.ip());
         match (listener, ip) {
-            (Some(listener), Some(ip))
-                if self.pool.parked.borrow().len() < self.pool.max_parked =>
-            {
+            (Some(listener), Some(ip)) => {
+                self.pool.kept.set(self.pool.kept.get() + 1);
                 self.pool.parked.borrow_mut().push(Parked {
                     port: self.port,
                     ip,
@@ -367,7 +380,8 @@ mod tests {
         assert_eq!(pool.parked(), 0);
         assert!(pool.lease(V6).is_none());
         drop((b, c));
-        // At most max_parked listeners stay open.
+        // At most max_parked listeners are kept, in leases and parked together: a
+        // second lease cannot keep one while the first holds its own.
         let small = Rc::new(PortPool {
             max_parked: 1,
             ..Rc::try_unwrap(PortPool::new(PortRange { first: 1, last: 3 })).unwrap()
@@ -376,9 +390,19 @@ mod tests {
         let mut y = small.lease(V4).unwrap();
         x.park(listener());
         y.park(listener());
+        assert!(y.take_listener().is_none());
         drop((x, y));
         assert_eq!(small.parked(), 1);
         assert_eq!(small.free(), 3);
+        // Taken for use and given back: still one kept.
+        let mut z = small.lease(V4).unwrap();
+        let l = z.take_listener().unwrap();
+        let mut w = small.lease(V4).unwrap();
+        w.park(listener());
+        z.park(l);
+        assert!(z.take_listener().is_none(), "w holds the one listener kept");
+        drop((z, w));
+        assert_eq!(small.parked(), 1);
     }
 }
 
