@@ -3,12 +3,13 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 
 use nix::sys::socket::{setsockopt, sockopt::IpBindAddressNoPort};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use crate::sys;
 use crate::uring_ops;
 
 fn socket_for(addr: &SocketAddr) -> io::Result<Socket> {
@@ -126,10 +127,16 @@ pub async fn finish_connect(stream: &Rc<TcpStream>) -> io::Result<()> {
 }
 
 /// Send all of `buf`, waiting for writability when the socket is non-blocking.
-pub async fn send_all<S: AsRawFd + 'static>(sock: &Rc<S>, buf: Rc<Vec<u8>>) -> io::Result<()> {
+pub async fn send_all<S: AsRawFd + AsFd + 'static>(
+    sock: &Rc<S>,
+    buf: Rc<Vec<u8>>,
+) -> io::Result<()> {
     let mut sent = 0;
     while sent < buf.len() {
-        match uring_ops::send(sock, buf.clone(), sent).await {
+        // A reply or a small file nearly always fits in the socket at once: a direct
+        // send then costs one system call, where an io_uring send costs a turn of the
+        // worker's loop before the session goes on. Only a full socket waits.
+        match sys::send_nonblocking(sock.as_fd(), &buf[sent..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -82,6 +82,17 @@ pub fn splice_nonblocking(
     )?)
 }
 
+/// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: whatever fits in the socket now, without
+/// blocking even on a blocking socket, and EPIPE rather than SIGPIPE on a closed one.
+pub fn send_nonblocking(to: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    use rustix::net::SendFlags;
+    Ok(rustix::net::send(
+        to,
+        buf,
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+    )?)
+}
+
 /// cachestat(2) (Linux 6.5+); the number is the same on every architecture that uses
 /// the generic syscall table.
 const SYS_CACHESTAT: libc::c_long = 451;

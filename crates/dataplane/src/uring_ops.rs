@@ -1,5 +1,5 @@
-//! The io_uring operations tokio-uring does not offer: splice, poll, send and recv
-//! on raw fds. Each op keeps every fd it names alive (an `Rc` in the op's stored
+//! The io_uring operations tokio-uring does not offer: splice, poll, recv, reads and
+//! writes on raw fds. Each op keeps every fd it names alive (an `Rc` in the op's stored
 //! data) until the kernel posts its completion, even if the future is dropped.
 //!
 //! All are single-completion opcodes, the only kind `UnsubmittedOneshot` supports.
@@ -64,20 +64,6 @@ where
 pub async fn poll<A: AsRawFd + 'static>(fd: &Rc<A>, events: i16) -> io::Result<i16> {
     let sqe = opcode::PollAdd::new(types::Fd(fd.as_raw_fd()), events as u16 as u32).build();
     submit(fd.clone(), sqe).await.map(|r| r as i16)
-}
-
-/// IORING_OP_SEND of `buf[from..]`; returns bytes sent. The buffer travels with the op.
-pub async fn send<A: AsRawFd + 'static>(
-    fd: &Rc<A>,
-    buf: Rc<Vec<u8>>,
-    from: usize,
-) -> io::Result<usize> {
-    let rest = &buf[from.min(buf.len())..];
-    let sqe = opcode::Send::new(types::Fd(fd.as_raw_fd()), rest.as_ptr(), rest.len() as u32)
-        .flags(libc::MSG_NOSIGNAL)
-        .build();
-    // The Vec's heap block does not move while the Rc keeps it alive in the op data.
-    submit((fd.clone(), buf), sqe).await
 }
 
 /// IORING_OP_WRITE of `buf[from..]` at file `offset`; returns bytes written. The
