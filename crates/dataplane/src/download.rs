@@ -142,21 +142,24 @@ pub(crate) async fn send_file(
     Ok(pos - offset)
 }
 
-/// How much a download's socket may hold unsent (TCP_NOTSENT_LOWAT); `None` leaves the
-/// kernel's default (`unsent_max` 0). Uncapped: `unsent_max`. Capped: at least one
-/// chunk of the cap (a sixteenth of a second at the tightest cap, at most a pipe), so
-/// each chunk the caps release goes into the socket in one splice and leaves at the
-/// kernel's pacing rate, and the transfer wakes once per chunk, when its cap's timer
-/// fires, on the same tick as the worker's other capped transfers. With the smaller
-/// limit a chunk took a dozen splices, each after its own wake-up for POLLOUT, and
-/// sockets paced at different shares of a shared cap woke the worker one by one. The
-/// cap bounds what this adds: a chunk is what the cap moves in 1/16 s.
-pub(crate) fn unsent_limit(unsent_max: usize, pacer: &Pacer, pipe_size: usize) -> Option<usize> {
-    match unsent_max {
-        0 => None,
-        _ if pacer.is_capped() => Some(unsent_max.max(pacer.chunk(pipe_size))),
-        _ => Some(unsent_max),
-    }
+/// How much a capped download's socket may hold unsent (TCP_NOTSENT_LOWAT) once a cap
+/// has held it (made it wait): one chunk of the cap (a sixteenth of a second at the
+/// tightest cap, at most a pipe), if that is more than `unsent_max`; `None` to keep
+/// `unsent_max` (or the kernel's default, `unsent_max` 0). Each chunk the caps release
+/// then goes into the socket in one splice and leaves at the kernel's pacing rate, and
+/// the transfer wakes once per chunk, when its cap's timer fires, on the same tick as
+/// the worker's other capped transfers. With the smaller limit a chunk took a dozen
+/// splices, each after its own wake-up for POLLOUT, and sockets paced at different
+/// shares of a shared cap woke the worker one by one. The cap bounds what this adds
+/// (a chunk is what the cap moves in 1/16 s); a transfer that its caps never hold (a
+/// client slower than them) keeps `unsent_max`, as uncapped ones do.
+pub(crate) fn held_unsent_limit(
+    unsent_max: usize,
+    pacer: &Pacer,
+    pipe_size: usize,
+) -> Option<usize> {
+    let chunk = pacer.chunk(pipe_size);
+    (unsent_max > 0 && pacer.is_capped() && chunk > unsent_max).then_some(chunk)
 }
 
 /// Chunks of a file not in the page cache that are asked from the disk ahead of the
@@ -296,23 +299,23 @@ mod tests {
     #[test]
     fn a_capped_socket_may_hold_one_chunk_of_its_cap_unsent() {
         let (kib, mib) = (1 << 10, 1 << 20);
-        // Uncapped: the configured limit; 0 leaves the kernel's default.
-        assert_eq!(unsent_limit(64 * kib, &pacer(0), mib), Some(64 * kib));
-        assert_eq!(unsent_limit(0, &pacer(16 * mib as u64), mib), None);
+        // Uncapped, or unsent_max 0 (the kernel's default): nothing to change.
+        assert_eq!(held_unsent_limit(64 * kib, &pacer(0), mib), None);
+        assert_eq!(held_unsent_limit(0, &pacer(16 * mib as u64), mib), None);
         // 16 MiB/s: a chunk is 1 MiB (1/16 s), one pipe.
         assert_eq!(
-            unsent_limit(64 * kib, &pacer(16 * mib as u64), mib),
+            held_unsent_limit(64 * kib, &pacer(16 * mib as u64), mib),
             Some(mib)
         );
         // 64 MiB/s: still one pipe at most.
         assert_eq!(
-            unsent_limit(64 * kib, &pacer(64 * mib as u64), mib),
+            held_unsent_limit(64 * kib, &pacer(64 * mib as u64), mib),
             Some(mib)
         );
         // 256 KiB/s: a chunk is 16 KiB, under the configured limit, which holds.
         assert_eq!(
-            unsent_limit(64 * kib, &pacer(256 * kib as u64), mib),
-            Some(64 * kib)
+            held_unsent_limit(64 * kib, &pacer(256 * kib as u64), mib),
+            None
         );
     }
 }

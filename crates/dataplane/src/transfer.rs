@@ -166,17 +166,16 @@ async fn transfer_body(
         // A slow client's bytes wait in the pipe (page-cache references) rather than
         // in the socket: the socket holds at most this much unsent, so thousands of
         // slow downloads do not each pin a send buffer of kernel memory.
-        let limit =
-            download::unsent_limit(worker.config.unsent_max, &pacer, worker.config.pipe_size);
-        if let Some(limit) = limit {
-            if let Err(e) = sys::set_unsent_max(sock.as_fd(), limit) {
-                debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
-            }
+        if worker.config.unsent_max > 0 {
+            set_unsent_max(&sock, worker.config.unsent_max);
         }
-        // A capped download's socket is paced by the kernel (see `SocketPacing`).
+        // A capped download's socket is paced by the kernel (see `SocketPacing`), and
+        // may hold one chunk unsent once the caps hold it (see `held_unsent_limit`).
+        let held_limit =
+            download::held_unsent_limit(worker.config.unsent_max, &pacer, worker.config.pipe_size);
         paced = pacer
             .tightest_rate()
-            .map(|rate| PacedSocket::new(sock.clone(), rate));
+            .map(|rate| PacedSocket::new(sock.clone(), rate, held_limit));
     }
     limit.set(worker.config.data_timeout);
     progress.set(Instant::now());
@@ -439,19 +438,29 @@ fn temp_name(name: &OsStr) -> OsString {
     OsString::from_vec(temp)
 }
 
+/// TCP_NOTSENT_LOWAT on a download's socket; unset, it only queues more.
+fn set_unsent_max(sock: &TcpStream, limit: usize) {
+    if let Err(e) = sys::set_unsent_max(sock.as_fd(), limit) {
+        debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
+    }
+}
+
 /// A capped download's socket and the kernel pacing rate it has.
 /// Dropped before the data connection, so the socket closes when the transfer ends.
 struct PacedSocket {
     sock: Rc<TcpStream>,
     pacing: RefCell<SocketPacing>,
+    /// The unsent limit to set the first time a cap holds the transfer (then `None`).
+    held_limit: Cell<Option<usize>>,
 }
 
 impl PacedSocket {
-    fn new(sock: Rc<TcpStream>, tightest: u64) -> PacedSocket {
+    fn new(sock: Rc<TcpStream>, tightest: u64, held_limit: Option<usize>) -> PacedSocket {
         let pacing = SocketPacing::new(tightest);
         let paced = PacedSocket {
             sock,
             pacing: RefCell::new(pacing),
+            held_limit: Cell::new(held_limit),
         };
         paced.set(paced.pacing.borrow().rate());
         paced
@@ -502,6 +511,11 @@ impl Moved<'_> {
             _ = self.cancel.cancelled() => return Err(TransferFailure::ConnectionLost),
         };
         if let Some(paced) = self.paced {
+            if binding.is_some() {
+                if let Some(limit) = paced.held_limit.take() {
+                    set_unsent_max(&paced.sock, limit);
+                }
+            }
             let new_rate =
                 paced
                     .pacing
