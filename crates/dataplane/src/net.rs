@@ -126,7 +126,8 @@ pub async fn finish_connect(stream: &Rc<TcpStream>) -> io::Result<()> {
     }
 }
 
-/// Send all of `buf`, waiting for writability when the socket is non-blocking.
+/// Send all of `buf`, blocking socket or not: whatever fits now, then wait for
+/// POLLOUT (through io_uring) while the socket is full.
 pub async fn send_all<S: AsRawFd + AsFd + 'static>(
     sock: &Rc<S>,
     buf: Rc<Vec<u8>>,
