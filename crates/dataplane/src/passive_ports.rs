@@ -178,6 +178,7 @@ impl PortPool {
         let lease = match lease {
             Some((port, listener)) => Some(PortLease {
                 port,
+                ip,
                 pool: self.clone(),
                 listener,
             }),
@@ -227,6 +228,8 @@ impl PortPool {
 #[derive(Debug)]
 pub struct PortLease {
     port: u16,
+    /// The address the lease's listener listens on.
+    ip: IpAddr,
     pool: Rc<PortPool>,
     listener: Option<Rc<TcpListener>>,
 }
@@ -247,8 +250,9 @@ impl PortLease {
         listener
     }
 
-    /// Keep `listener` (open on this port) for the next lease when this one ends, if
-    /// the pool keeps fewer than its maximum; otherwise it is dropped (closed) here.
+    /// Keep `listener` (open on this port and the lease's address) for the next lease
+    /// on that address when this one ends, if the pool keeps fewer than its maximum;
+    /// otherwise it is dropped (closed) here.
     pub fn park(&mut self, listener: Rc<TcpListener>) {
         if self.listener.is_none() && self.pool.kept.get() < self.pool.max_parked {
             self.pool.kept.set(self.pool.kept.get() + 1);
@@ -259,21 +263,14 @@ impl PortLease {
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        let listener = self.take_listener();
-        let ip = listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
-            .map(|a| a.ip());
-        match (listener, ip) {
-            (Some(listener), Some(ip)) => {
-                self.pool.kept.set(self.pool.kept.get() + 1);
-                self.pool.parked.borrow_mut().push(Parked {
-                    port: self.port,
-                    ip,
-                    listener,
-                });
-            }
-            _ => self.pool.free.borrow_mut().push_back(self.port),
+        // Still counted as kept: it moves from the lease to the parked stack.
+        match self.listener.take() {
+            Some(listener) => self.pool.parked.borrow_mut().push(Parked {
+                port: self.port,
+                ip: self.ip,
+                listener,
+            }),
+            None => self.pool.free.borrow_mut().push_back(self.port),
         }
         self.pool.publish();
     }
