@@ -390,7 +390,8 @@ impl Server {
 
     /// Listening sockets the server holds other than its control listener: passive
     /// listeners, which stay open ("parked", a bounded number per worker) after their
-    /// data connection for the next PASV on the same address.
+    /// data connection for the next PASV on the same address (and a metrics or second
+    /// control listener, if the server has one: a constant).
     pub fn passive_listener_count(&self) -> usize {
         let mut listening = std::collections::HashSet::new();
         for table in ["tcp", "tcp6"] {
@@ -406,14 +407,24 @@ impl Server {
                 }
             }
         }
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+        self.fd_targets()
+            .iter()
+            .filter(|t| listening.contains(*t))
+            .count()
+    }
+
+    /// What the server's fds point at (`socket:[INODE]`, paths), sorted.
+    pub fn fd_targets(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .filter_map(|e| std::fs::read_link(e.path()).ok())
-                    .filter(|t| listening.contains(&t.display().to_string()))
-                    .count()
+                    .map(|t| t.display().to_string())
+                    .collect()
             })
-            .unwrap_or(0)
+            .unwrap_or_default();
+        v.sort();
+        v
     }
 
     /// Open fds that sessions hold: every fd but the parked passive listeners (a

@@ -160,22 +160,8 @@ fn assert_fds_back(server: &Server, baseline: usize) {
     assert!(
         after <= baseline,
         "server fds: baseline {baseline}, now {after} (leak): {:?}",
-        fd_targets(server)
+        server.fd_targets()
     );
-}
-
-/// What the server's fds point at, for failure messages.
-fn fd_targets(server: &Server) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter_map(|e| std::fs::read_link(e.path()).ok())
-                .map(|t| t.display().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 fn is_root() -> bool {
@@ -202,13 +188,13 @@ fn per_ip_session_cap_refuses_with_421_and_recovers() {
     let (c2, _, second) = greeting_from(local, &server);
     assert_eq!((c1, c2), (220, 220));
     let baseline = server.stable_fd_count();
-    let before = fd_targets(&server);
+    let before = server.fd_targets();
     for _ in 0..20 {
         assert_refused(local, &server, "Too many sessions from your address");
     }
     // Refused connections leave nothing behind.
     if server.fds_settle(baseline, Duration::from_secs(10)) > baseline {
-        panic!("fds before {before:?}, after {:?}", fd_targets(&server));
+        panic!("fds before {before:?}, after {:?}", server.fd_targets());
     }
     // Another address is not affected by this one's cap.
     still_serves_from(&server, root.path(), ip("127.0.0.2"));
@@ -795,7 +781,7 @@ fn a_pasv_flood_holds_at_most_one_port_per_session() {
     assert!(
         during <= baseline + 4,
         "after 300 PASVs the server holds {during} fds (baseline {baseline}): {:?}",
-        fd_targets(&server)
+        server.fd_targets()
     );
     // The flooder holds one port; the three others serve other sessions.
     let mut others: Vec<RawFtp> = (0..3)
