@@ -114,3 +114,36 @@ fn the_wait_for_a_passive_connection_follows_passive_secs() {
     assert_eq!(code, 425, "{text}");
     assert_eq!(ftp.cmd("NOOP").0, 200);
 }
+
+#[test]
+fn a_small_file_gets_its_150_and_226_and_a_buffered_one_that_fills_the_socket_its_150_first() {
+    let root = tempfile::tempdir().unwrap();
+    write_pattern(&root.path().join("small.bin"), 4096);
+    write_pattern(&root.path().join("big.bin"), 16 << 20);
+    let conf = tempfile::tempdir().unwrap();
+    let conf = conf.path().join("ringftpd.toml");
+    // Every file up to 32 MiB takes the buffered path of small files.
+    std::fs::write(&conf, "[transfer]\nsmall_file_max = 33554432\n").unwrap();
+    let server = Server::serve(root.path(), &["--config", conf.to_str().unwrap()]);
+    let mut ftp = RawFtp::login(server.addr());
+    ftp.set_timeout(Duration::from_secs(60));
+
+    // A file that fits the socket: both replies, the data byte for byte.
+    let mut data = ftp.epsv_connect();
+    assert_eq!(ftp.cmd("RETR small.bin").0, 150);
+    assert_eq!(ftp.reply().0, 226);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(got, std::fs::read(root.path().join("small.bin")).unwrap());
+
+    // 16 MiB cannot all wait in the two sockets' buffers: the server's send has to
+    // wait for this client, which reads the 150 before any data (as many clients do).
+    // The 150 must come before that wait, or both sides would wait for each other.
+    let mut data = ftp.epsv_connect();
+    assert_eq!(ftp.cmd("RETR big.bin").0, 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert!(got == std::fs::read(root.path().join("big.bin")).unwrap());
+    assert_eq!(ftp.reply().0, 226);
+    assert_eq!(ftp.cmd("NOOP").0, 200);
+}

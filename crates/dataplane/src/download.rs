@@ -19,7 +19,7 @@ use crate::page_cache::{residency, Residency};
 use crate::pipes::{Pipe, PooledPipe};
 use crate::rate_limit::Pacer;
 use crate::sys;
-use crate::transfer::{lost, Moved, CHUNK};
+use crate::transfer::{lost, Announce, Moved, CHUNK};
 use crate::uring_ops;
 use crate::worker::Worker;
 
@@ -28,20 +28,22 @@ use crate::worker::Worker;
 /// after one short read instead of after a pipe's worth (1 MiB) of disk reads.
 const FIRST_DISK_READ: u32 = 64 * 1024;
 
-/// Send `file` from `offset` to its end into `sock`; the bytes sent.
+/// Send `file` (`size` bytes when opened) from `offset` to its end into `sock`; the
+/// bytes sent. `announce` hears of a wait for the client before it starts.
 pub(crate) async fn send_file(
     worker: &Worker,
     sock: &Rc<TcpStream>,
     file: &Rc<File>,
     offset: u64,
+    size: u64,
     moved: &Moved<'_>,
+    announce: &Announce<'_>,
 ) -> Result<u64, TransferFailure> {
-    let size = file.metadata().map_err(|_| TransferFailure::Local)?.len();
     if offset >= size {
         return Ok(0);
     }
     if size - offset <= worker.config.small_file_max {
-        return send_buffered(sock, file, offset, size, moved).await;
+        return send_buffered(sock, file, offset, size, moved, announce).await;
     }
     // One pipe to start with: a chunk is spliced from the file into it, then from it
     // into the socket. Once a chunk drains faster than READ_AHEAD_RATE the transfer
@@ -208,6 +210,7 @@ async fn send_buffered(
     offset: u64,
     size: u64,
     moved: &Moved<'_>,
+    announce: &Announce<'_>,
 ) -> Result<u64, TransferFailure> {
     let mut pos = offset;
     let step = moved.chunk(CHUNK);
@@ -220,7 +223,9 @@ async fn send_buffered(
         }
         moved.pace(n).await?;
         let chunk = Rc::new(back);
-        net::send_all(sock, chunk.clone()).await.map_err(lost)?;
+        net::send_all_then(sock, chunk.clone(), || announce.now())
+            .await
+            .map_err(lost)?;
         moved.add(n);
         pos += n as u64;
         buf = Rc::try_unwrap(chunk).unwrap_or_else(|_| Vec::with_capacity(step));

@@ -132,6 +132,15 @@ pub async fn send_all<S: AsRawFd + AsFd + 'static>(
     sock: &Rc<S>,
     buf: Rc<Vec<u8>>,
 ) -> io::Result<()> {
+    send_all_then(sock, buf, || {}).await
+}
+
+/// [`send_all`], calling `before_wait` each time the socket is full, before waiting.
+pub async fn send_all_then<S: AsRawFd + AsFd + 'static>(
+    sock: &Rc<S>,
+    buf: Rc<Vec<u8>>,
+    mut before_wait: impl FnMut(),
+) -> io::Result<()> {
     let mut sent = 0;
     while sent < buf.len() {
         // A reply or a small file nearly always fits in the socket at once: a direct
@@ -141,6 +150,7 @@ pub async fn send_all<S: AsRawFd + AsFd + 'static>(
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                before_wait();
                 uring_ops::poll(sock, libc::POLLOUT).await?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -40,6 +40,24 @@ use crate::worker::Worker;
 /// Buffer size for buffered sends, receives and listings.
 pub(crate) const CHUNK: usize = 64 * 1024;
 
+/// The data connection's 150, reported to the session once. Most transfers report it
+/// as soon as the connection is made. A small plain download reports it only if its
+/// file does not fit the socket at once (or the transfer fails): a file sent whole
+/// gets its 150 in one reply with the 226, one send and one client wake-up fewer.
+pub(crate) struct Announce<'a> {
+    events: &'a UnboundedSender<Event>,
+    pending: Cell<bool>,
+}
+
+impl Announce<'_> {
+    /// Report the data connection, unless already done.
+    pub(crate) fn now(&self) {
+        if self.pending.replace(false) {
+            let _ = self.events.send(Event::DataConnected);
+        }
+    }
+}
+
 /// Who asked for the transfer, for logs.
 pub struct Requester {
     pub peer: SocketAddr,
@@ -161,13 +179,28 @@ async fn transfer_body(
             TransferFailure::DataConnection
         })?;
     let sock = connection.stream.clone();
+    let plain = !matches!(request.protection, DataProtection::Tls { .. });
+    let announce = Announce {
+        events,
+        pending: Cell::new(true),
+    };
+    let small_plain_download = plain
+        && !request.ascii
+        && !pacer.is_capped()
+        && matches!(&prepared, Prepared::Send { offset, size, .. }
+            if size.saturating_sub(*offset) <= worker.config.small_file_max);
+    if !small_plain_download {
+        announce.now();
+    }
     let mut paced = None;
-    if matches!(prepared, Prepared::Send { .. }) {
+    if let Prepared::Send { offset, size, .. } = &prepared {
         // A slow client's bytes wait in the pipe (page-cache references) rather than
         // in the socket: the socket holds at most this much unsent, so thousands of
-        // slow downloads do not each pin a send buffer of kernel memory.
-        if worker.config.unsent_max > 0 {
-            set_unsent_max(&sock, worker.config.unsent_max);
+        // slow downloads do not each pin a send buffer of kernel memory. (A file no
+        // larger than the limit can never exceed it: one system call saved.)
+        let unsent_max = worker.config.unsent_max;
+        if unsent_max > 0 && size.saturating_sub(*offset) > unsent_max as u64 {
+            set_unsent_max(&sock, unsent_max);
         }
         // A capped download's socket is paced by the kernel (see `SocketPacing`), and
         // may hold one chunk unsent once the caps hold it (see `held_unsent_limit`).
@@ -179,7 +212,6 @@ async fn transfer_body(
     }
     limit.set(worker.config.data_timeout);
     progress.set(Instant::now());
-    let _ = events.send(Event::DataConnected);
     let moved = |counter| Moved {
         progress,
         bytes,
@@ -210,7 +242,7 @@ async fn transfer_body(
         progress.set(Instant::now());
         let pool = &worker.buffers;
         let result = match prepared {
-            Prepared::Send { file, offset } => {
+            Prepared::Send { file, offset, .. } => {
                 let moved = moved(&worker.metrics.bytes_out);
                 tls::data::send_file(&stream, &file, offset, request.ascii, pool, &moved)
                     .await
@@ -242,12 +274,12 @@ async fn transfer_body(
         return result;
     }
     let result = match prepared {
-        Prepared::Send { file, offset } => {
+        Prepared::Send { file, offset, size } => {
             let moved = moved(&worker.metrics.bytes_out);
             if request.ascii {
                 send_ascii(&sock, &file, offset, &moved).await
             } else {
-                send_file(worker, &sock, &file, offset, &moved).await
+                send_file(worker, &sock, &file, offset, size, &moved, &announce).await
             }
             .inspect(|_| bump(&worker.metrics.transfers_out))
         }
@@ -269,6 +301,10 @@ async fn transfer_body(
             send_listing(&sock, *stream, &moved(&worker.metrics.bytes_out)).await
         }
     };
+    if result.is_err() {
+        // A failure after the data connection is answered after its 150, as always.
+        announce.now();
+    }
     // Closing after a complete send still delivers the queued bytes (no SO_LINGER);
     // a passive port returns to the pool only now that its connection is closed.
     drop(sock);
@@ -293,7 +329,11 @@ fn pacer(worker: &Worker, who: &Requester, flow: Flow) -> Pacer {
 }
 
 enum Prepared {
-    Send { file: Rc<File>, offset: u64 },
+    Send {
+        file: Rc<File>,
+        offset: u64,
+        size: u64,
+    },
     Receive(Upload),
     Listing(Box<ListingStream>),
 }
@@ -310,9 +350,11 @@ async fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared,
                 }
                 TransferFailure::FileUnavailable
             })?;
+            let size = file.metadata().map_err(|_| TransferFailure::Local)?.len();
             Ok(Prepared::Send {
                 file: Rc::new(file),
                 offset: *offset,
+                size,
             })
         }
         TransferKind::Store { path, mode } => {

@@ -139,7 +139,8 @@ pub enum Event {
     PassiveListening(SocketAddr),
     /// No passive port could be opened (pool exhausted or bind failure).
     PassiveUnavailable,
-    /// The data connection is up; the transfer starts.
+    /// The data connection is up; the transfer starts. A transfer that ends at once
+    /// (a small file that fit the socket) may skip it: its 150 then goes out with the 226.
     DataConnected,
     /// The transfer finished; all bytes moved.
     TransferDone { bytes: u64 },
@@ -583,12 +584,23 @@ impl Session {
             }
             Event::TransferDone { .. } => {
                 let aborting = self.transfer == TransferState::Aborting;
+                // A transfer that ended before reporting its data connection (a small
+                // file sent whole at once) gets its 150 here, in one reply with the 226.
+                let opening = std::mem::take(&mut self.opening);
                 self.finish_transfer();
-                if aborting {
+                let mut replies = Vec::with_capacity(2);
+                if !opening.is_empty() {
+                    replies.push(Reply::new(150, opening));
+                }
+                replies.push(if aborting {
                     // The data was all sent before the abort took effect (RFC 959: 226 only).
-                    Step::reply(226, "ABOR successful; transfer had completed.")
+                    Reply::new(226, "ABOR successful; transfer had completed.")
                 } else {
-                    Step::reply(226, "Transfer complete.")
+                    Reply::new(226, "Transfer complete.")
+                });
+                Step {
+                    replies,
+                    ..Step::default()
                 }
             }
             Event::TransferFailed(failure) => {

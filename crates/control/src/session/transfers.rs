@@ -192,6 +192,27 @@ mod tests {
     }
 
     #[test]
+    fn a_transfer_done_before_its_connection_was_reported_gets_150_with_its_226() {
+        let dir = tree();
+        let mut s = logged_in(dir.path(), Permissions::read_only());
+        run(&mut s, "EPSV");
+        s.on_event(Event::PassiveListening("127.0.0.1:50001".parse().unwrap()));
+        run(&mut s, "RETR file.txt");
+        let step = s.on_event(Event::TransferDone { bytes: 5 });
+        let codes: Vec<u16> = step.replies.iter().map(Reply::code).collect();
+        assert_eq!(codes, [150, 226]);
+        assert!(!s.transfer_in_progress());
+        // The next transfer, reported as usual, has one 150 only.
+        run(&mut s, "EPSV");
+        s.on_event(Event::PassiveListening("127.0.0.1:50001".parse().unwrap()));
+        run(&mut s, "RETR file.txt");
+        assert_eq!(code(&s.on_event(Event::DataConnected)), 150);
+        let step = s.on_event(Event::TransferDone { bytes: 5 });
+        let codes: Vec<u16> = step.replies.iter().map(Reply::code).collect();
+        assert_eq!(codes, [226]);
+    }
+
+    #[test]
     fn abort_during_transfer_gives_426_then_226() {
         let dir = tree();
         let mut s = logged_in(dir.path(), Permissions::read_only());
