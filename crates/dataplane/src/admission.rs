@@ -7,26 +7,33 @@ use std::rc::Rc;
 
 use tracing::debug;
 
-use crate::control_conn::{self, Security};
+use crate::control_conn::{self, Endpoints, Security};
 use crate::metrics::bump;
 use crate::proxy_header;
 use crate::worker::Worker;
 
 /// Serve or refuse one accepted control connection. On an implicit-TLS listener the
 /// PROXY header (which the balancer sends in the clear) comes before the handshake.
+/// `local` is the connection's local address when the listener already says it.
 pub async fn admit(
     worker: Rc<Worker>,
     stream: TcpStream,
     socket_peer: SocketAddr,
+    local: Option<SocketAddr>,
     security: Security,
 ) {
-    let socket_local = match stream.local_addr() {
+    let socket_local = match local.map_or_else(|| stream.local_addr(), Ok) {
         Ok(a) => a,
         Err(_) => return,
     };
     let trust = &worker.config.proxy;
     if !trust.trusted.trusts(socket_peer.ip()) {
-        return start(worker, stream, socket_peer, socket_local, security).await;
+        let ends = Endpoints {
+            peer: socket_peer,
+            dialled: socket_local,
+            local: socket_local,
+        };
+        return start(worker, stream, ends, security).await;
     }
     let stream = Rc::new(stream);
     let header = match proxy_header::read(&stream, trust.header_timeout).await {
@@ -48,18 +55,17 @@ pub async fn admit(
     }
     bump(&worker.metrics.proxied_sessions);
     let (peer, dialled) = header.endpoints(socket_peer, socket_local);
-    start(worker, stream, peer, dialled, security).await
+    let ends = Endpoints {
+        peer,
+        dialled,
+        local: socket_local,
+    };
+    start(worker, stream, ends, security).await
 }
 
-async fn start(
-    worker: Rc<Worker>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    dialled: SocketAddr,
-    security: Security,
-) {
-    match worker.config.limits.try_acquire(peer.ip()) {
-        Ok(permit) => control_conn::serve(worker, stream, peer, dialled, permit, security).await,
+async fn start(worker: Rc<Worker>, stream: TcpStream, ends: Endpoints, security: Security) {
+    match worker.config.limits.try_acquire(ends.peer.ip()) {
+        Ok(permit) => control_conn::serve(worker, stream, ends, permit, security).await,
         Err(e) => {
             bump(&worker.metrics.sessions_refused);
             // The 421 is an error reply like any other session's.

@@ -90,21 +90,29 @@ pub async fn refuse(stream: TcpStream, code: u16, text: String) {
 /// address the client connected to: the socket's own, or the balancer's when the
 /// connection came through one; PASV replies announce it. `security` says whether
 /// the connection starts with a TLS handshake (implicit TLS listeners).
+/// Who a control connection joins: the client (`peer`), the address it dialled (both
+/// from a PROXY header behind a balancer), and the socket's own local address.
+pub struct Endpoints {
+    pub peer: SocketAddr,
+    pub dialled: SocketAddr,
+    pub local: SocketAddr,
+}
+
 pub async fn serve(
     worker: Rc<Worker>,
     stream: TcpStream,
-    peer: SocketAddr,
-    dialled: SocketAddr,
+    ends: Endpoints,
     permit: SessionPermit,
     security: Security,
 ) {
+    let Endpoints {
+        peer,
+        dialled,
+        local,
+    } = ends;
     bump(&worker.metrics.sessions_total);
     worker.metrics.sessions_open.fetch_add(1, Relaxed);
-    let local = stream.local_addr().unwrap_or(dialled);
-    let _ = stream.set_nodelay(true);
-    // Clients send ABOR (or the Telnet Synch before it) as TCP urgent data; without
-    // OOBINLINE Linux pulls the urgent byte out of the stream and the line is lost.
-    let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
+    // TCP_NODELAY and SO_OOBINLINE came with the listener (`net::control_listener`).
     let ctrl = Rc::new(stream);
     // Implicit TLS: the session's TLS settings come from the certificate loaded now.
     let session_tls = match security {
@@ -588,15 +596,22 @@ impl Connection {
         }
         let tls = self.tls.clone();
         let ctrl = self.ctrl.clone();
+        // The last reply (QUIT's 221) leaves with the FIN of the shutdown that follows.
+        let ending = match step.action {
+            Some(Action::Close) => net::Ending::WithFin,
+            _ => net::Ending::Push,
+        };
         let send = async move {
             match tls {
                 Some(tls) => tls.write_all(&bytes).await,
-                None => net::send_all(&ctrl, Rc::new(bytes)).await,
+                None => net::send_all_then(&ctrl, Rc::new(bytes), ending, || {}).await,
             }
         };
         tokio::pin!(send);
         let timeout = tokio::time::sleep(self.worker.config.idle_timeout);
+        // The send first: one that completes at once never arms the timer.
         tokio::select! {
+            biased;
             r = &mut send => r,
             _ = timeout => {
                 debug!("control write stalled; closing");

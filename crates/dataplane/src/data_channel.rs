@@ -112,11 +112,10 @@ pub async fn establish(
         DataChannel::Passive(mut passive) => {
             cancel.watch_listener(&passive.listener);
             loop {
-                let (stream, socket_peer) = net::accept(&passive.listener).await?;
+                let (stream, socket_peer) = net::accept_nonblocking(&passive.listener).await?;
                 if cancel.reason().is_some() {
                     return Err(io::ErrorKind::Interrupted.into());
                 }
-                stream.set_nonblocking(true)?;
                 let stream = Rc::new(stream);
                 // Behind a balancer the real client is in the PROXY header.
                 let peer = match proxy_header::client_of(&worker.config.proxy, &stream, socket_peer)
@@ -134,7 +133,7 @@ pub async fn establish(
                 }
                 let policy = worker.config.session_config();
                 if policy.policy.passive_peer_allowed(control_peer, peer.ip()) {
-                    let _ = stream.set_nodelay(true);
+                    // TCP_NODELAY came with the listener (`net::passive_listener`).
                     cancel.watch_stream(&stream);
                     let mut lease = passive.lease.take();
                     if let Some(lease) = &mut lease {

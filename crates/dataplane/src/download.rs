@@ -14,7 +14,7 @@ use std::time::Instant;
 use ringftp_control::ascii;
 use ringftp_control::session::TransferFailure;
 
-use crate::net;
+use crate::net::{self, Ending};
 use crate::page_cache::{residency, Residency};
 use crate::pipes::{Pipe, PooledPipe};
 use crate::rate_limit::Pacer;
@@ -223,13 +223,20 @@ async fn send_buffered(
         }
         moved.pace(n).await?;
         let chunk = Rc::new(back);
-        net::send_all_then(sock, chunk.clone(), || announce.now())
+        // The file's last bytes wait for the FIN below and leave in its segment.
+        let ending = if pos + n as u64 >= size {
+            Ending::WithFin
+        } else {
+            Ending::Push
+        };
+        net::send_all_then(sock, chunk.clone(), ending, || announce.now())
             .await
             .map_err(lost)?;
         moved.add(n);
         pos += n as u64;
         buf = Rc::try_unwrap(chunk).unwrap_or_else(|_| Vec::with_capacity(step));
     }
+    net::shutdown_write(&**sock).map_err(lost)?;
     Ok(pos - offset)
 }
 

@@ -2,6 +2,7 @@
 //! Every `unsafe` block outside the io_uring ops lives here.
 
 use std::io;
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// pipe2(O_CLOEXEC | O_NONBLOCK): (read end, write end).
@@ -84,13 +85,25 @@ pub fn splice_nonblocking(
 
 /// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: whatever fits in the socket now, without
 /// blocking even on a blocking socket, and EPIPE rather than SIGPIPE on a closed one.
-pub fn send_nonblocking(to: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC: a non-blocking connection in one
+/// system call. WouldBlock when no connection waits.
+pub fn accept_nonblocking(listener: BorrowedFd<'_>) -> io::Result<(TcpStream, SocketAddr)> {
+    use rustix::net::SocketFlags;
+    let (fd, addr) =
+        rustix::net::acceptfrom_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)?;
+    let peer = addr
+        .and_then(|a| SocketAddr::try_from(a).ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP peer"))?;
+    Ok((TcpStream::from(fd), peer))
+}
+
+pub fn send_nonblocking(to: BorrowedFd<'_>, buf: &[u8], more: bool) -> io::Result<usize> {
     use rustix::net::SendFlags;
-    Ok(rustix::net::send(
-        to,
-        buf,
-        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-    )?)
+    let mut flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+    if more {
+        flags |= SendFlags::MORE;
+    }
+    Ok(rustix::net::send(to, buf, flags)?)
 }
 
 /// cachestat(2) (Linux 6.5+); the number is the same on every architecture that uses

@@ -319,6 +319,12 @@ async fn worker_main(worker: Rc<Worker>, listeners: Vec<Listener>) {
 }
 
 async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>, security: Security) {
+    // A listener on one address is every connection's local address: no getsockname
+    // per session. A wildcard one leaves it to be asked for.
+    let local = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     loop {
         let accepted = net::accept(&listener).await;
         if *worker.state.borrow() != RunState::Running {
@@ -326,7 +332,13 @@ async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>, security: Se
         }
         match accepted {
             Ok((stream, peer)) => {
-                tokio_uring::spawn(admission::admit(worker.clone(), stream, peer, security));
+                tokio_uring::spawn(admission::admit(
+                    worker.clone(),
+                    stream,
+                    peer,
+                    local,
+                    security,
+                ));
             }
             Err(e)
                 if matches!(
