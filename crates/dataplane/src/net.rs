@@ -84,9 +84,7 @@ pub async fn accept(listener: &Rc<TcpListener>) -> io::Result<(TcpStream, Socket
 }
 
 /// [`accept`], the connection non-blocking from the start (no ioctl after).
-pub async fn accept_nonblocking(
-    listener: &Rc<TcpListener>,
-) -> io::Result<(TcpStream, SocketAddr)> {
+pub async fn accept_nonblocking(listener: &Rc<TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
     accept_with(listener, |l| sys::accept_nonblocking(l.as_fd())).await
 }
 

@@ -260,7 +260,7 @@ fn run_worker(
             debug!(worker = id, "could not pin worker thread");
         }
     }
-    let runtime = match tokio_uring::Runtime::new(tokio_uring::builder().entries(1024)) {
+    let runtime = match new_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             error!(worker = id, error = %e, "cannot create io_uring runtime");
@@ -317,6 +317,31 @@ async fn worker_main(worker: Rc<Worker>, listeners: Vec<Listener>) {
     }
     info!(worker = worker.id, "worker stopped");
 }
+
+/// The worker's io_uring runtime, with IORING_SETUP_COOP_TASKRUN where the kernel has
+/// it (Linux 5.19+). Without it, a completion (a client's command arriving, say)
+/// interrupts the worker at once, often while the other core's softirq that delivered
+/// it still holds the socket's lock, and the worker spins on that lock; with it, the
+/// completion waits for the worker's next system call. Server CPU per small-file
+/// session fell by 18% (README, Design).
+fn new_runtime() -> io::Result<tokio_uring::Runtime> {
+    let coop = tokio_uring::Runtime::new(
+        tokio_uring::builder()
+            .entries(RING_ENTRIES)
+            .uring_builder(tokio_uring::uring_builder().setup_coop_taskrun()),
+    );
+    match coop {
+        Ok(rt) => Ok(rt),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            debug!("io_uring without COOP_TASKRUN (kernel older than 5.19)");
+            tokio_uring::Runtime::new(tokio_uring::builder().entries(RING_ENTRIES))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Submission queue entries per worker ring.
+const RING_ENTRIES: u32 = 1024;
 
 async fn accept_loop(worker: Rc<Worker>, listener: Rc<TcpListener>, security: Security) {
     // A listener on one address is every connection's local address: no getsockname
