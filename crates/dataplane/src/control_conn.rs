@@ -86,10 +86,6 @@ pub async fn refuse(stream: TcpStream, code: u16, text: String) {
     net::shutdown(&*stream);
 }
 
-/// Serve one control connection from client `peer` until it closes. `dialled` is the
-/// address the client connected to: the socket's own, or the balancer's when the
-/// connection came through one; PASV replies announce it. `security` says whether
-/// the connection starts with a TLS handshake (implicit TLS listeners).
 /// Who a control connection joins: the client (`peer`), the address it dialled (both
 /// from a PROXY header behind a balancer), and the socket's own local address.
 pub struct Endpoints {
@@ -98,6 +94,10 @@ pub struct Endpoints {
     pub local: SocketAddr,
 }
 
+/// Serve one control connection from client `peer` until it closes. `dialled` is the
+/// address the client connected to: the socket's own, or the balancer's when the
+/// connection came through one; PASV replies announce it. `security` says whether
+/// the connection starts with a TLS handshake (implicit TLS listeners).
 pub async fn serve(
     worker: Rc<Worker>,
     stream: TcpStream,

@@ -83,8 +83,6 @@ pub fn splice_nonblocking(
     )?)
 }
 
-/// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: whatever fits in the socket now, without
-/// blocking even on a blocking socket, and EPIPE rather than SIGPIPE on a closed one.
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC: a non-blocking connection in one
 /// system call. WouldBlock when no connection waits.
 pub fn accept_nonblocking(listener: BorrowedFd<'_>) -> io::Result<(TcpStream, SocketAddr)> {
@@ -97,6 +95,9 @@ pub fn accept_nonblocking(listener: BorrowedFd<'_>) -> io::Result<(TcpStream, So
     Ok((TcpStream::from(fd), peer))
 }
 
+/// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: whatever fits in the socket now, without
+/// blocking even on a blocking socket, and EPIPE rather than SIGPIPE on a closed one;
+/// with `more`, MSG_MORE too (a last partial segment waits for more data or the FIN).
 pub fn send_nonblocking(to: BorrowedFd<'_>, buf: &[u8], more: bool) -> io::Result<usize> {
     use rustix::net::SendFlags;
     let mut flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
