@@ -204,8 +204,7 @@ async fn transfer_body(
         }
         // A capped download's socket is paced by the kernel (see `SocketPacing`), and
         // may hold one chunk unsent once the caps hold it (see `held_unsent_limit`).
-        let held_limit =
-            download::held_unsent_limit(worker.config.unsent_max, &pacer, worker.config.pipe_size);
+        let held_limit = download::held_unsent_limit(unsent_max, &pacer, worker.config.pipe_size);
         paced = pacer
             .tightest_rate()
             .map(|rate| PacedSocket::new(sock.clone(), rate, held_limit));
