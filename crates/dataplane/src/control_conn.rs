@@ -78,11 +78,7 @@ enum Upgrade {
 pub async fn refuse(stream: TcpStream, code: u16, text: String) {
     let stream = Rc::new(stream);
     let bytes = Reply::new(code, text).to_bytes();
-    let _ = tokio::time::timeout(
-        Duration::from_secs(5),
-        net::send_all(&stream, Rc::new(bytes)),
-    )
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), net::send_all(&stream, &bytes)).await;
     net::shutdown(&*stream);
 }
 
@@ -604,7 +600,7 @@ impl Connection {
         let send = async move {
             match tls {
                 Some(tls) => tls.write_all(&bytes).await,
-                None => net::send_all_then(&ctrl, Rc::new(bytes), ending, || {}).await,
+                None => net::send_all_then(&ctrl, &bytes, ending, || {}).await,
             }
         };
         tokio::pin!(send);

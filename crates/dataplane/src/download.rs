@@ -222,19 +222,18 @@ async fn send_buffered(
             return Err(TransferFailure::Local);
         }
         moved.pace(n).await?;
-        let chunk = Rc::new(back);
         // The file's last bytes wait for the FIN below and leave in its segment.
         let ending = if pos + n as u64 >= size {
             Ending::WithFin
         } else {
             Ending::Push
         };
-        net::send_all_then(sock, chunk.clone(), ending, || announce.now())
+        net::send_all_then(sock, &back, ending, || announce.now())
             .await
             .map_err(lost)?;
         moved.add(n);
         pos += n as u64;
-        buf = Rc::try_unwrap(chunk).unwrap_or_else(|_| Vec::with_capacity(step));
+        buf = back;
     }
     net::shutdown_write(&**sock).map_err(lost)?;
     Ok(pos - offset)
@@ -262,7 +261,7 @@ pub(crate) async fn send_ascii(
         converter.convert(&back, &mut wire);
         let len = wire.len();
         moved.pace(len).await?;
-        net::send_all(sock, Rc::new(wire)).await.map_err(lost)?;
+        net::send_all(sock, &wire).await.map_err(lost)?;
         moved.add(len);
         sent += len as u64;
         buf = back;

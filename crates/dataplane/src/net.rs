@@ -154,10 +154,7 @@ pub async fn finish_connect(stream: &Rc<TcpStream>) -> io::Result<()> {
 
 /// Send all of `buf`, blocking socket or not: whatever fits now, then wait for
 /// POLLOUT (through io_uring) while the socket is full.
-pub async fn send_all<S: AsRawFd + AsFd + 'static>(
-    sock: &Rc<S>,
-    buf: Rc<Vec<u8>>,
-) -> io::Result<()> {
+pub async fn send_all<S: AsRawFd + AsFd + 'static>(sock: &Rc<S>, buf: &[u8]) -> io::Result<()> {
     send_all_then(sock, buf, Ending::Push, || {}).await
 }
 
@@ -176,7 +173,7 @@ pub enum Ending {
 /// full, before waiting.
 pub async fn send_all_then<S: AsRawFd + AsFd + 'static>(
     sock: &Rc<S>,
-    buf: Rc<Vec<u8>>,
+    buf: &[u8],
     ending: Ending,
     mut before_wait: impl FnMut(),
 ) -> io::Result<()> {

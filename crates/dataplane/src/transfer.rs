@@ -664,7 +664,7 @@ async fn send_listing(
             .map_err(|_| TransferFailure::Local)?;
         if !chunk.is_empty() {
             let len = chunk.len();
-            net::send_all(sock, Rc::new(chunk)).await.map_err(lost)?;
+            net::send_all(sock, &chunk).await.map_err(lost)?;
             moved.add(len);
             total += len as u64;
         }

@@ -232,9 +232,8 @@ impl TlsStream {
                 *out = buf;
                 return Ok(());
             }
-            let buf = Rc::new(buf);
-            let sent = net::send_all(&self.sock, buf.clone()).await;
-            *out = Rc::try_unwrap(buf).unwrap_or_default();
+            let sent = net::send_all(&self.sock, &buf).await;
+            *out = buf;
             sent?;
         }
     }
