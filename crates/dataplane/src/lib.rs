@@ -16,6 +16,7 @@ pub mod data_channel;
 mod download;
 pub mod files;
 pub mod hash_jobs;
+pub mod listing_chunks;
 pub mod metrics;
 pub mod net;
 pub mod page_cache;

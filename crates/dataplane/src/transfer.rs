@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime};
 
 use ringftp_control::ascii;
-use ringftp_control::listing::ListingStream;
 use ringftp_control::session::{
     DataProtection, Event, StoreMode, TransferFailure, TransferKind, TransferRequest,
 };
@@ -28,6 +27,7 @@ use crate::cancel::{CancelReason, CancelToken};
 use crate::data_channel::{establish, DataChannel};
 use crate::download::{self, send_ascii, send_file};
 use crate::files::{self, Folder};
+use crate::listing_chunks::ListingChunks;
 use crate::metrics::bump;
 use crate::net;
 use crate::rate_limit::{Flow, Pacer, SessionBuckets, SocketPacing, UserClass};
@@ -261,10 +261,10 @@ async fn transfer_body(
                 .and_then(|n| upload.commit().map(|_| n))
                 .inspect(|_| bump(&worker.metrics.transfers_in))
             }
-            Prepared::Listing(listing) => {
+            Prepared::Listing(chunks) => {
                 bump(&worker.metrics.listings);
                 let moved = moved(&worker.metrics.bytes_out);
-                tls::data::send_listing(&stream, *listing, CHUNK, &moved).await
+                tls::data::send_listing(&stream, chunks, &moved).await
             }
         };
         drop(stream);
@@ -295,9 +295,9 @@ async fn transfer_body(
             }
             result
         }
-        Prepared::Listing(stream) => {
+        Prepared::Listing(chunks) => {
             bump(&worker.metrics.listings);
-            send_listing(&sock, *stream, &moved(&worker.metrics.bytes_out)).await
+            send_listing(&sock, chunks, &moved(&worker.metrics.bytes_out)).await
         }
     };
     if result.is_err() {
@@ -334,7 +334,7 @@ enum Prepared {
         size: u64,
     },
     Receive(Upload),
-    Listing(Box<ListingStream>),
+    Listing(ListingChunks),
 }
 
 async fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, TransferFailure> {
@@ -361,14 +361,12 @@ async fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared,
                 .map(Prepared::Receive)
         }
         TransferKind::Listing(listing) => {
-            // Reading and sorting a big folder's names takes a while (tens of ms for
-            // 100,000): on the blocking pool, so this core's other sessions go on.
-            let listing = listing.clone();
+            // Off the event loop, so this core's other sessions go on (see
+            // `listing_chunks`).
             let path = listing.path.clone();
-            tokio::task::spawn_blocking(move || ListingStream::start(&listing, SystemTime::now()))
+            ListingChunks::start((**listing).clone(), CHUNK, worker.listing_chunks.clone())
                 .await
-                .map_err(|_| TransferFailure::Local)?
-                .map(|s| Prepared::Listing(Box::new(s)))
+                .map(Prepared::Listing)
                 .map_err(|e| {
                     if files::is_sandbox_refusal(&path, &e) {
                         warn!(path = %path.display(), "listing refused by the sandbox: the folder lies outside the served roots and `sandbox.extra_read_paths`");
@@ -653,25 +651,19 @@ async fn receive_ascii(
 
 async fn send_listing(
     sock: &Rc<TcpStream>,
-    mut stream: ListingStream,
+    mut chunks: ListingChunks,
     moved: &Moved<'_>,
 ) -> Result<u64, TransferFailure> {
     let mut total = 0u64;
-    loop {
-        let mut chunk = Vec::with_capacity(CHUNK + 1024);
-        let more = stream
-            .next_chunk(&mut chunk, CHUNK)
-            .map_err(|_| TransferFailure::Local)?;
-        if !chunk.is_empty() {
-            let len = chunk.len();
-            net::send_all(sock, &chunk).await.map_err(lost)?;
-            moved.add(len);
-            total += len as u64;
+    while let Some(chunk) = chunks.next().await.map_err(|_| TransferFailure::Local)? {
+        if chunk.is_empty() {
+            continue;
         }
-        if !more {
-            return Ok(total);
-        }
+        net::send_all(sock, &chunk).await.map_err(lost)?;
+        moved.add(chunk.len());
+        total += chunk.len() as u64;
     }
+    Ok(total)
 }
 
 fn log_transfer(

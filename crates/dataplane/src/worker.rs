@@ -61,6 +61,8 @@ pub struct Worker {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Bounds concurrent HASH computations (each reads a whole file on the blocking pool).
     pub hash_jobs: Arc<tokio::sync::Semaphore>,
+    /// Bounds listing chunks being made on the blocking pool (see `listing_chunks`).
+    pub listing_chunks: Arc<tokio::sync::Semaphore>,
 }
 
 /// Size of the pooled TLS transfer buffers.
@@ -278,6 +280,9 @@ fn run_worker(
         password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_PER_WORKER)),
         hash_jobs: Arc::new(tokio::sync::Semaphore::new(
             crate::hash_jobs::HASH_JOBS_PER_WORKER,
+        )),
+        listing_chunks: Arc::new(tokio::sync::Semaphore::new(
+            crate::listing_chunks::LISTING_CHUNKS_PER_WORKER,
         )),
     });
     runtime.block_on(worker_main(worker, listeners));

@@ -14,8 +14,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::listing_chunks::ListingChunks;
 use ringftp_control::ascii;
-use ringftp_control::listing::ListingStream;
 use ringftp_control::session::TransferFailure;
 use rustls::ServerConfig;
 use tracing::debug;
@@ -182,25 +182,18 @@ async fn write_all_at(file: &Rc<File>, data: &Rc<Vec<u8>>, at: u64) -> Result<()
 /// A listing over TLS.
 pub(crate) async fn send_listing(
     stream: &TlsStream,
-    mut listing: ListingStream,
-    chunk: usize,
+    mut chunks: ListingChunks,
     moved: &Moved<'_>,
 ) -> Result<u64, TransferFailure> {
     let mut total = 0u64;
-    let mut out = Vec::with_capacity(chunk + 1024);
-    loop {
-        out.clear();
-        let more = listing
-            .next_chunk(&mut out, chunk)
-            .map_err(|_| TransferFailure::Local)?;
-        if !out.is_empty() {
-            stream.write_all(&out).await.map_err(lost)?;
-            moved.add(out.len());
-            total += out.len() as u64;
+    while let Some(chunk) = chunks.next().await.map_err(|_| TransferFailure::Local)? {
+        if chunk.is_empty() {
+            continue;
         }
-        if !more {
-            stream.close().await.map_err(lost)?;
-            return Ok(total);
-        }
+        stream.write_all(&chunk).await.map_err(lost)?;
+        moved.add(chunk.len());
+        total += chunk.len() as u64;
     }
+    stream.close().await.map_err(lost)?;
+    Ok(total)
 }

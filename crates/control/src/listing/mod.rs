@@ -14,19 +14,22 @@
 //! whose text stays inside the root is shown by LIST only, as a link (clients neither
 //! descend into nor fetch a link they cannot resolve); MLSD and NLST leave it out.
 
-use std::ffi::OsStr;
-use std::fs::{self, Metadata};
-use std::io::{self, Write};
+mod lines;
+
+use std::ffi::{CStr, OsStr};
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
-use time::OffsetDateTime;
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::glob::Pattern;
-use crate::perm_facts::{self, Access, Identity};
+use crate::perm_facts::{Access, Identity};
 use crate::vfs::Permissions;
+use lines::{Facts, Kind};
 
 /// Which listing command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,12 +52,6 @@ pub enum Hidden {
 
 /// Folders with more entries than this are refused instead of read into memory.
 pub const MAX_ENTRIES: usize = 1_000_000;
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-/// `ls` shows the time of day for files modified within about six months.
-const SIX_MONTHS_SECS: i64 = 182 * 24 * 3600 + 12 * 3600;
 
 /// Everything a listing needs, decided by the session and carried out by the data plane.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,7 +96,8 @@ impl ListingRequest {
     }
 }
 
-/// Sorted names of a folder, stored in one buffer.
+/// Sorted names of a folder, stored in one buffer, each followed by a NUL so it can
+/// be handed to the kernel as it is.
 struct Names {
     bytes: Vec<u8>,
     spans: Vec<(u32, u32)>,
@@ -111,12 +109,21 @@ impl Names {
         let (start, end) = self.spans[i];
         &self.bytes[start as usize..end as usize]
     }
+
+    fn get_c(&self, i: usize) -> &CStr {
+        let (start, end) = self.spans[i];
+        CStr::from_bytes_with_nul(&self.bytes[start as usize..=end as usize])
+            .expect("names hold no NUL and end with one")
+    }
 }
 
 enum Source {
     Dir {
         names: Names,
         parent: Option<Access>,
+        /// The folder, which its entries are stat'ed relative to: one path lookup
+        /// per entry instead of one per component of its full path.
+        fd: OwnedFd,
     },
     File(Option<(PathBuf, Vec<u8>)>),
 }
@@ -152,9 +159,14 @@ impl ListingStream {
     pub fn start(request: &ListingRequest, now: SystemTime) -> io::Result<ListingStream> {
         let meta = fs::metadata(&request.path)?;
         let (source, dir) = if meta.is_dir() {
-            let names = read_names(&request.path, request)?;
+            let fd = rustix::fs::open(
+                &request.path,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let names = read_names(&fd, request)?;
             let parent = Some(Access::from(&meta));
-            (Source::Dir { names, parent }, request.path.clone())
+            (Source::Dir { names, parent, fd }, request.path.clone())
         } else {
             let dir = request
                 .path
@@ -184,52 +196,79 @@ impl ListingStream {
                 Source::File(f) => match f.take() {
                     Some((path, name)) => {
                         let parent = fs::metadata(&self.dir).ok().map(|m| Access::from(&m));
-                        self.entry(&path, &name, parent.as_ref(), out);
+                        let entry = fs::symlink_metadata(&path)
+                            .ok()
+                            .and_then(|m| self.inspect(&path, &name, Facts::from(&m)));
+                        self.entry(entry, &name, parent.as_ref(), out);
                     }
                     None => return Ok(false),
                 },
-                Source::Dir { names, parent } => {
+                Source::Dir { names, .. } => {
                     if names.next >= names.spans.len() {
                         return Ok(false);
                     }
                     let i = names.next;
                     names.next += 1;
-                    let name = names.get(i).to_vec();
-                    let parent = *parent;
-                    let path = self.dir.join(OsStr::from_bytes(&name));
-                    self.entry(&path, &name, parent.as_ref(), out);
+                    self.dir_entry(i, out);
                 }
             }
         }
         Ok(true)
     }
 
-    /// Metadata to show for an entry: the entry itself, or for a symlink its target
-    /// if that exists and (when confined) lies inside the root. `None`: leave it out.
-    fn inspect(&self, path: &Path, name: &[u8]) -> Option<Inspected> {
-        if name == b".." {
-            // The parent of the root is outside: show the root itself, as a chroot does.
-            let real = path.canonicalize().ok()?;
-            let shown = if real.starts_with(&self.request.root) {
-                real
-            } else {
-                self.request.root.clone()
-            };
-            let meta = fs::metadata(shown).ok()?;
+    /// Append the line of the folder's `i`th name.
+    fn dir_entry(&self, i: usize, out: &mut Vec<u8>) {
+        let Source::Dir { names, parent, fd } = &self.source else {
+            return;
+        };
+        let name = names.get(i);
+        let entry = if name == b".." {
+            self.parent_of_dir()
+        } else {
+            rustix::fs::statat(fd, names.get_c(i), AtFlags::SYMLINK_NOFOLLOW)
+                .ok()
+                .and_then(|stat| {
+                    // Only a link needs the path: to resolve it and check where it leads.
+                    let own = Facts::from(&stat);
+                    let path = match own.kind {
+                        Kind::Symlink => self.dir.join(OsStr::from_bytes(name)),
+                        _ => PathBuf::new(),
+                    };
+                    self.inspect(&path, name, own)
+                })
+        };
+        self.entry(entry, name, parent.as_ref(), out);
+    }
+
+    /// `..` of the listed folder: the parent, or the root itself where the parent is
+    /// outside it, as a chroot shows.
+    fn parent_of_dir(&self) -> Option<Inspected> {
+        let real = self.dir.join("..").canonicalize().ok()?;
+        let shown = if real.starts_with(&self.request.root) {
+            real
+        } else {
+            self.request.root.clone()
+        };
+        let meta = Facts::from(&fs::metadata(shown).ok()?);
+        Some(Inspected {
+            shown: Some(meta),
+            own: meta,
+            link: None,
+        })
+    }
+
+    /// What to show for an entry whose own (lstat) facts are `own`: the entry itself,
+    /// or for a symlink (at `path`) its target if that exists and (when confined)
+    /// lies inside the root. `None`: leave it out.
+    fn inspect(&self, path: &Path, name: &[u8], own: Facts) -> Option<Inspected> {
+        if own.kind != Kind::Symlink {
             return Some(Inspected {
-                shown: Some(meta.clone()),
-                own: meta,
-                link: None,
-            });
-        }
-        let own = fs::symlink_metadata(path).ok()?;
-        if !own.file_type().is_symlink() {
-            return Some(Inspected {
-                shown: Some(own.clone()),
+                shown: Some(own),
                 own,
                 link: None,
             });
         }
+        debug_assert!(path.file_name().map(OsStrExt::as_bytes) == Some(name));
         let text = fs::read_link(path).ok()?;
         let Ok(target) = path.canonicalize() else {
             // Dangling: LIST shows it as the link it is, which clients do not descend
@@ -246,13 +285,13 @@ impl ListingStream {
         if !self.request.confine_links {
             // The operator allows links out of the root.
             return Some(Inspected {
-                shown: fs::metadata(&target).ok(),
+                shown: fs::metadata(&target).ok().map(|m| Facts::from(&m)),
                 own,
                 link: Some(text.as_os_str().as_bytes().to_vec()),
             });
         }
         let inside = target.strip_prefix(&self.request.root).ok()?;
-        let shown = fs::metadata(&target).ok()?;
+        let shown = Facts::from(&fs::metadata(&target).ok()?);
         let link = if text.is_absolute() || !stays_below(&self.dir, &self.request.root, &text) {
             let mut v = b"/".to_vec();
             v.extend_from_slice(inside.as_os_str().as_bytes());
@@ -267,32 +306,37 @@ impl ListingStream {
         })
     }
 
-    fn entry(&self, path: &Path, name: &[u8], parent: Option<&Access>, out: &mut Vec<u8>) {
-        if self.request.format == ListFormat::Nlst {
-            // NLST still checks links, so it never names an entry RETR refuses.
-            if self.inspect(path, name).and_then(|e| e.shown).is_none() {
-                return;
-            }
-            out.extend_from_slice(&self.request.prefix);
-            out.extend_from_slice(name);
-            out.extend_from_slice(b"\r\n");
-            return;
-        }
-        let Some(entry) = self.inspect(path, name) else {
+    /// Append `name`'s line (if it is shown at all).
+    fn entry(
+        &self,
+        entry: Option<Inspected>,
+        name: &[u8],
+        parent: Option<&Access>,
+        out: &mut Vec<u8>,
+    ) {
+        // NLST too checks links, so it never names an entry RETR refuses.
+        let Some(entry) = entry else {
             return;
         };
         match self.request.format {
+            ListFormat::Nlst => {
+                if entry.shown.is_none() {
+                    return;
+                }
+                out.extend_from_slice(&self.request.prefix);
+                out.extend_from_slice(name);
+            }
             ListFormat::List => {
-                let meta = match (&entry.link, &entry.shown) {
+                let facts = match (&entry.link, &entry.shown) {
                     (None, Some(shown)) => shown,
                     _ => &entry.own,
                 };
-                list_line(meta, name, entry.link.as_deref(), self.now, out);
+                lines::list_line(facts, name, entry.link.as_deref(), self.now, out);
             }
-            _ => {
+            ListFormat::Mlsd => {
                 // MLSD facts describe what the client gets: no facts, no entry.
                 let Some(shown) = &entry.shown else { return };
-                mlsx_facts(shown, parent, self.request.perms, &self.who, out);
+                lines::mlsx_facts(shown, parent, self.request.perms, &self.who, out);
                 out.push(b' ');
                 out.extend_from_slice(name);
             }
@@ -304,9 +348,9 @@ impl ListingStream {
 struct Inspected {
     /// What the client gets when it opens the entry (a link's target); `None` for a
     /// dangling link, which only LIST shows (as a link).
-    shown: Option<Metadata>,
+    shown: Option<Facts>,
     /// The entry itself (lstat).
-    own: Metadata,
+    own: Facts,
     /// Link text to show after `->`.
     link: Option<Vec<u8>>,
 }
@@ -334,7 +378,7 @@ fn stays_below(dir: &Path, root: &Path, text: &Path) -> bool {
     true
 }
 
-fn read_names(dir: &Path, request: &ListingRequest) -> io::Result<Names> {
+fn read_names(dir: &OwnedFd, request: &ListingRequest) -> io::Result<Names> {
     let mut names = Names {
         bytes: Vec::new(),
         spans: Vec::new(),
@@ -344,6 +388,7 @@ fn read_names(dir: &Path, request: &ListingRequest) -> io::Result<Names> {
         let start = names.bytes.len() as u32;
         names.bytes.extend_from_slice(n);
         names.spans.push((start, names.bytes.len() as u32));
+        names.bytes.push(0);
     };
     if request.hidden == Hidden::All {
         for dot in [&b"."[..], b".."] {
@@ -353,15 +398,18 @@ fn read_names(dir: &Path, request: &ListingRequest) -> io::Result<Names> {
         }
     }
     let mut scanned = 0usize;
-    for entry in fs::read_dir(dir)? {
+    for entry in rustix::fs::Dir::read_from(dir)? {
         scanned += 1;
         if scanned > MAX_ENTRIES {
             return Err(io::Error::other("folder has too many entries to list"));
         }
-        // An entry that vanished or cannot be read is skipped.
-        let Ok(entry) = entry else { continue };
-        let name = entry.file_name();
-        let name = name.as_bytes();
+        // A folder that cannot be read to its end fails the listing rather than
+        // showing part of it as if it were all.
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
         // A pattern decides on dotfiles itself: only one starting with `.` matches them.
         let shown = match &request.pattern {
             Some(p) => p.matches(name),
@@ -386,89 +434,11 @@ fn unix_secs(t: SystemTime) -> i64 {
     }
 }
 
-fn mode_string(meta: &Metadata) -> [u8; 10] {
-    let ft = meta.file_type();
-    let mode = meta.permissions().mode();
-    let kind = if ft.is_dir() {
-        b'd'
-    } else if ft.is_symlink() {
-        b'l'
-    } else if ft.is_file() {
-        b'-'
-    } else {
-        b'?'
-    };
-    let mut s = [b'-'; 10];
-    s[0] = kind;
-    let bits = b"rwxrwxrwx";
-    for i in 0..9 {
-        if mode & (0o400 >> i) != 0 {
-            s[i + 1] = bits[i];
-        }
-    }
-    s
-}
-
-fn list_line(meta: &Metadata, name: &[u8], target: Option<&[u8]>, now: i64, out: &mut Vec<u8>) {
-    let mtime = meta.mtime();
-    let dt = OffsetDateTime::from_unix_timestamp(mtime).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let month = MONTHS[usize::from(u8::from(dt.month())) - 1];
-    let recent = mtime > now - SIX_MONTHS_SECS && mtime < now + 3600;
-    out.extend_from_slice(&mode_string(meta));
-    // Owner and group are hidden behind `ftp`, as vsftpd's hide_ids: no uid leaks.
-    let _ = write!(
-        out,
-        " {:>4} ftp      ftp      {:>12} {} {:>2} ",
-        meta.nlink(),
-        meta.len(),
-        month,
-        dt.day()
-    );
-    if recent {
-        let _ = write!(out, "{:02}:{:02} ", dt.hour(), dt.minute());
-    } else {
-        let _ = write!(out, " {} ", dt.year());
-    }
-    out.extend_from_slice(name);
-    if let Some(t) = target {
-        out.extend_from_slice(b" -> ");
-        out.extend_from_slice(t);
-    }
-}
-
-fn mlsx_facts(
-    meta: &Metadata,
-    parent: Option<&Access>,
-    perms: Permissions,
-    who: &Identity,
-    out: &mut Vec<u8>,
-) {
-    let is_dir = meta.is_dir();
-    out.extend_from_slice(if is_dir { b"type=dir;" } else { b"type=file;" });
-    if !is_dir {
-        let _ = write!(out, "size={};", meta.len());
-    }
-    let _ = write!(out, "modify={};perm=", timestamp(meta.mtime()));
-    perm_facts::write_perm(out, &Access::from(meta), parent, perms, who);
-    let _ = write!(out, ";unique={:x}h{:x};", meta.dev(), meta.ino());
-}
-
-fn timestamp(secs: i64) -> String {
-    let dt = OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
-}
-
 /// MDTM's `YYYYMMDDHHMMSS` (UTC).
 pub fn mdtm_string(t: SystemTime) -> String {
-    timestamp(unix_secs(t))
+    let mut out = Vec::with_capacity(14);
+    lines::timestamp(unix_secs(t), &mut out);
+    out.into_iter().map(char::from).collect()
 }
 
 /// One MLST fact line (`facts name`, without the leading space or CRLF). `path` is
@@ -480,8 +450,8 @@ pub fn mlst_line(path: &Path, display_name: &[u8], perms: Permissions) -> io::Re
         .and_then(|p| fs::metadata(p).ok())
         .map(|m| Access::from(&m));
     let mut out = Vec::with_capacity(128);
-    mlsx_facts(
-        &meta,
+    lines::mlsx_facts(
+        &Facts::from(&meta),
         parent.as_ref(),
         perms,
         &Identity::current(),
@@ -495,6 +465,7 @@ pub fn mlst_line(path: &Path, display_name: &[u8], perms: Permissions) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
     fn set_mtime(path: &Path, secs: i64) {
