@@ -364,7 +364,7 @@ async fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared,
             // Off the event loop, so this core's other sessions go on (see
             // `listing_chunks`).
             let path = listing.path.clone();
-            ListingChunks::start((**listing).clone(), CHUNK, worker.listing_chunks.clone())
+            ListingChunks::start((**listing).clone(), CHUNK, worker.listing_threads.clone())
                 .await
                 .map(Prepared::Listing)
                 .map_err(|e| {
@@ -659,7 +659,7 @@ async fn send_listing(
         if chunk.is_empty() {
             continue;
         }
-        net::send_all(sock, &chunk).await.map_err(lost)?;
+        net::send_all(sock, chunk).await.map_err(lost)?;
         moved.add(chunk.len());
         total += chunk.len() as u64;
     }

@@ -17,6 +17,7 @@ use crate::admission;
 use crate::buffers::BufferPool;
 use crate::config::EngineConfig;
 use crate::control_conn::Security;
+use crate::listing_chunks::ListingThreads;
 use crate::metrics::WorkerMetrics;
 use crate::net;
 use crate::passive_ports::PortPool;
@@ -61,8 +62,8 @@ pub struct Worker {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Bounds concurrent HASH computations (each reads a whole file on the blocking pool).
     pub hash_jobs: Arc<tokio::sync::Semaphore>,
-    /// Bounds listing chunks being made on the blocking pool (see `listing_chunks`).
-    pub listing_chunks: Arc<tokio::sync::Semaphore>,
+    /// Where listings are made, off the event loop (shared by all workers).
+    pub listing_threads: Arc<ListingThreads>,
 }
 
 /// Size of the pooled TLS transfer buffers.
@@ -120,13 +121,15 @@ impl BoundEngine {
         let (state_tx, state_rx) = watch::channel(RunState::Running);
         let config = Arc::new(config);
         let mut threads = Vec::new();
+        let listing_threads = ListingThreads::start(config.workers).map_err(EngineError::Thread)?;
         for (id, listeners) in per_worker.into_iter().enumerate() {
             let m = metrics[id].clone();
             let config = config.clone();
             let state = state_rx.clone();
+            let listing_threads = listing_threads.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("ringftpd-w{id}"))
-                .spawn(move || run_worker(id, config, listeners, m, state))
+                .spawn(move || run_worker(id, config, listeners, m, state, listing_threads))
                 .map_err(EngineError::Thread)?;
             threads.push(handle);
         }
@@ -253,6 +256,7 @@ fn run_worker(
     listeners: Vec<Listener>,
     metrics: Arc<WorkerMetrics>,
     state: watch::Receiver<RunState>,
+    listing_threads: Arc<ListingThreads>,
 ) {
     if config.pin_workers {
         let cpus = std::thread::available_parallelism()
@@ -281,9 +285,7 @@ fn run_worker(
         hash_jobs: Arc::new(tokio::sync::Semaphore::new(
             crate::hash_jobs::HASH_JOBS_PER_WORKER,
         )),
-        listing_chunks: Arc::new(tokio::sync::Semaphore::new(
-            crate::listing_chunks::LISTING_CHUNKS_PER_WORKER,
-        )),
+        listing_threads,
     });
     runtime.block_on(worker_main(worker, listeners));
 }

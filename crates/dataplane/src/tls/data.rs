@@ -190,7 +190,7 @@ pub(crate) async fn send_listing(
         if chunk.is_empty() {
             continue;
         }
-        stream.write_all(&chunk).await.map_err(lost)?;
+        stream.write_all(chunk).await.map_err(lost)?;
         moved.add(chunk.len());
         total += chunk.len() as u64;
     }
