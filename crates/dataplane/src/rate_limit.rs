@@ -452,9 +452,67 @@ impl SocketPacing {
     }
 }
 
+/// The receive buffer for a capped upload, or `None` to leave the kernel's autotuning.
+///
+/// A capped upload's bytes wait in its socket until the cap lets them be read, and by
+/// then they have left the CPU caches; autotuning grows the buffer (and the kernel
+/// memory it pins) to several MiB regardless. The buffer needs two chunks of the cap
+/// (`step`, an eighth of a second in all), or the bytes the cap moves in two round
+/// trips if that is more, so a distant client still reaches its cap. Beyond what the
+/// kernel allows (`max`, `net.core.rmem_max`) it would be clamped below that:
+/// autotuning then stays.
+pub fn capped_upload_receive_buffer(
+    rate: u64,
+    step: usize,
+    rtt: Duration,
+    max: usize,
+) -> Option<usize> {
+    let in_flight = u128::from(rate) * 2 * rtt.as_micros() / 1_000_000;
+    let want = (2 * step as u128).max(in_flight);
+    usize::try_from(want).ok().filter(|&w| w <= max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capped_uploads_receive_buffer_holds_two_chunks_or_two_round_trips() {
+        const MIB: u64 = 1 << 20;
+        let max = 4 << 20;
+        let rate = 16 * MIB;
+        let step = (rate / 16) as usize;
+        // Loopback or a LAN: two chunks.
+        assert_eq!(
+            capped_upload_receive_buffer(rate, step, Duration::from_micros(50), max),
+            Some(2 << 20)
+        );
+        // 80 ms away: two round trips at the cap, 2.56 MiB.
+        assert_eq!(
+            capped_upload_receive_buffer(rate, step, Duration::from_millis(80), max),
+            Some((2 * rate * 80 / 1000) as usize)
+        );
+        // 200 ms away would need 6.4 MiB, more than the kernel allows: autotuning.
+        assert_eq!(
+            capped_upload_receive_buffer(rate, step, Duration::from_millis(200), max),
+            None
+        );
+        // A stock `rmem_max` (208 KiB) leaves a 16 MiB/s cap to autotuning, and
+        // takes a 1 MiB/s one.
+        assert_eq!(
+            capped_upload_receive_buffer(rate, step, Duration::ZERO, 212_992),
+            None
+        );
+        assert_eq!(
+            capped_upload_receive_buffer(
+                MIB,
+                (MIB / 16) as usize,
+                Duration::from_millis(20),
+                212_992
+            ),
+            Some(128 << 10)
+        );
+    }
 
     const MS: u64 = 1_000_000;
 

@@ -194,6 +194,48 @@ pub fn set_unsent_max(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
     set_sockopt(fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, bytes)
 }
 
+/// Size `fd`'s receive buffer to `bytes` (SO_RCVBUF: the kernel doubles it for its
+/// bookkeeping, clamps it to `net.core.rmem_max`, and stops autotuning it).
+pub fn set_receive_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_sockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes)
+}
+
+/// `net.core.rmem_max`, the largest receive buffer SO_RCVBUF may ask for; 0 if it
+/// cannot be read. Read once, first from `Engine::bind`, before a sandbox hides /proc.
+pub fn receive_buffer_max() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// The connection's smoothed round-trip time (TCP_INFO's `tcpi_rtt`). On a
+/// connection that has only received, it is the handshake's.
+pub fn tcp_rtt(fd: BorrowedFd<'_>) -> io::Result<std::time::Duration> {
+    // SAFETY: tcp_info is plain integers, for which all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` live across the call; `len` is `info`'s size, and the
+    // kernel writes at most that many bytes and stores the count it wrote in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(std::time::Duration::from_micros(u64::from(info.tcpi_rtt)))
+}
+
 /// Ask the kernel to start reading `len` bytes of `file` at `offset` into the page
 /// cache (POSIX_FADV_WILLNEED). It starts the reads and returns without waiting for
 /// them; a refusal only loses the head start, so it is ignored.

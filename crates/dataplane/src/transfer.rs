@@ -30,7 +30,7 @@ use crate::files::{self, Folder};
 use crate::listing_chunks::ListingChunks;
 use crate::metrics::bump;
 use crate::net;
-use crate::rate_limit::{Flow, Pacer, SessionBuckets, SocketPacing, UserClass};
+use crate::rate_limit::{self, Flow, Pacer, SessionBuckets, SocketPacing, UserClass};
 use crate::sys;
 use crate::tls;
 use crate::transfer_log::{Direction, TransferRecord};
@@ -208,6 +208,9 @@ async fn transfer_body(
         paced = pacer
             .tightest_rate()
             .map(|rate| PacedSocket::new(sock.clone(), rate, held_limit));
+    }
+    if let (Prepared::Receive(_), Some(rate)) = (&prepared, pacer.tightest_rate()) {
+        size_capped_upload_buffer(&sock, rate, pacer.chunk(worker.config.pipe_size));
     }
     limit.set(worker.config.data_timeout);
     progress.set(Instant::now());
@@ -481,6 +484,21 @@ fn temp_name(name: &OsStr) -> OsString {
 fn set_unsent_max(sock: &TcpStream, limit: usize) {
     if let Err(e) = sys::set_unsent_max(sock.as_fd(), limit) {
         debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
+    }
+}
+
+/// Size a capped upload's receive buffer to its cap (see
+/// [`rate_limit::capped_upload_receive_buffer`]).
+fn size_capped_upload_buffer(sock: &TcpStream, rate: u64, step: usize) {
+    let Ok(rtt) = sys::tcp_rtt(sock.as_fd()) else {
+        return;
+    };
+    let max = sys::receive_buffer_max();
+    let Some(bytes) = rate_limit::capped_upload_receive_buffer(rate, step, rtt, max) else {
+        return;
+    };
+    if let Err(e) = sys::set_receive_buffer(sock.as_fd(), bytes) {
+        debug!(error = %e, "SO_RCVBUF refused");
     }
 }
 

@@ -152,6 +152,8 @@ impl Engine {
     /// Bind every listener without starting a thread (see [`BoundEngine`]).
     pub fn bind(config: EngineConfig) -> Result<BoundEngine, EngineError> {
         sys::io_uring_available().map_err(EngineError::NoIoUring)?;
+        // Read now: once the sandbox is in force /proc may be out of reach.
+        sys::receive_buffer_max();
         if config.passive_ports.len() != config.workers {
             return Err(EngineError::PortSlices(
                 config.workers,
