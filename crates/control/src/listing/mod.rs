@@ -15,13 +15,15 @@
 //! descend into nor fetch a link they cannot resolve); MLSD and NLST leave it out.
 
 mod lines;
+mod names;
 
-use std::ffi::{CStr, OsStr};
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
@@ -30,6 +32,7 @@ use crate::glob::Pattern;
 use crate::perm_facts::{Access, Identity};
 use crate::vfs::Permissions;
 use lines::{Facts, Kind};
+use names::FolderNames;
 
 /// Which listing command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +53,7 @@ pub enum Hidden {
     All,
 }
 
-/// Folders with more entries than this are refused instead of read into memory.
-pub const MAX_ENTRIES: usize = 1_000_000;
+pub use names::MAX_ENTRIES;
 
 /// Everything a listing needs, decided by the session and carried out by the data plane.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,30 +98,11 @@ impl ListingRequest {
     }
 }
 
-/// Sorted names of a folder, stored in one buffer, each followed by a NUL so it can
-/// be handed to the kernel as it is.
-struct Names {
-    bytes: Vec<u8>,
-    spans: Vec<(u32, u32)>,
-    next: usize,
-}
-
-impl Names {
-    fn get(&self, i: usize) -> &[u8] {
-        let (start, end) = self.spans[i];
-        &self.bytes[start as usize..end as usize]
-    }
-
-    fn get_c(&self, i: usize) -> &CStr {
-        let (start, end) = self.spans[i];
-        CStr::from_bytes_with_nul(&self.bytes[start as usize..=end as usize])
-            .expect("names hold no NUL and end with one")
-    }
-}
-
 enum Source {
     Dir {
-        names: Names,
+        names: Arc<FolderNames>,
+        /// The next name to list.
+        next: usize,
         parent: Option<Access>,
         /// The folder, which its entries are stat'ed relative to: one path lookup
         /// per entry instead of one per component of its full path.
@@ -164,9 +147,22 @@ impl ListingStream {
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
-            let names = read_names(&fd, request)?;
+            let mut names = names::names_of(&fd, now)?;
+            if request.hidden == Hidden::All {
+                let mut with_dots = (*names).clone();
+                with_dots.push(b".");
+                with_dots.push(b"..");
+                with_dots.sort();
+                names = Arc::new(with_dots);
+            }
             let parent = Some(Access::from(&meta));
-            (Source::Dir { names, parent, fd }, request.path.clone())
+            let dir = Source::Dir {
+                names,
+                next: 0,
+                parent,
+                fd,
+            };
+            (dir, request.path.clone())
         } else {
             let dir = request
                 .path
@@ -203,12 +199,12 @@ impl ListingStream {
                     }
                     None => return Ok(false),
                 },
-                Source::Dir { names, .. } => {
-                    if names.next >= names.spans.len() {
+                Source::Dir { names, next, .. } => {
+                    if *next >= names.len() {
                         return Ok(false);
                     }
-                    let i = names.next;
-                    names.next += 1;
+                    let i = *next;
+                    *next += 1;
                     self.dir_entry(i, out);
                 }
             }
@@ -218,10 +214,16 @@ impl ListingStream {
 
     /// Append the line of the folder's `i`th name.
     fn dir_entry(&self, i: usize, out: &mut Vec<u8>) {
-        let Source::Dir { names, parent, fd } = &self.source else {
+        let Source::Dir {
+            names, parent, fd, ..
+        } = &self.source
+        else {
             return;
         };
         let name = names.get(i);
+        if !self.shown(name) {
+            return;
+        }
         let entry = if name == b".." {
             self.parent_of_dir()
         } else {
@@ -238,6 +240,15 @@ impl ListingStream {
                 })
         };
         self.entry(entry, name, parent.as_ref(), out);
+    }
+
+    /// Does the request show `name` (dot entries, a glob pattern)?
+    fn shown(&self, name: &[u8]) -> bool {
+        match &self.request.pattern {
+            // A pattern decides on dotfiles itself: only one starting with `.` matches them.
+            Some(p) => p.matches(name),
+            None => self.request.hidden != Hidden::Skip || name.first() != Some(&b'.'),
+        }
     }
 
     /// `..` of the listed folder: the parent, or the root itself where the parent is
@@ -376,55 +387,6 @@ fn stays_below(dir: &Path, root: &Path, text: &Path) -> bool {
         }
     }
     true
-}
-
-fn read_names(dir: &OwnedFd, request: &ListingRequest) -> io::Result<Names> {
-    let mut names = Names {
-        bytes: Vec::new(),
-        spans: Vec::new(),
-        next: 0,
-    };
-    let push = |names: &mut Names, n: &[u8]| {
-        let start = names.bytes.len() as u32;
-        names.bytes.extend_from_slice(n);
-        names.spans.push((start, names.bytes.len() as u32));
-        names.bytes.push(0);
-    };
-    if request.hidden == Hidden::All {
-        for dot in [&b"."[..], b".."] {
-            if request.pattern.as_ref().is_none_or(|p| p.matches(dot)) {
-                push(&mut names, dot);
-            }
-        }
-    }
-    let mut scanned = 0usize;
-    for entry in rustix::fs::Dir::read_from(dir)? {
-        scanned += 1;
-        if scanned > MAX_ENTRIES {
-            return Err(io::Error::other("folder has too many entries to list"));
-        }
-        // A folder that cannot be read to its end fails the listing rather than
-        // showing part of it as if it were all.
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        // A pattern decides on dotfiles itself: only one starting with `.` matches them.
-        let shown = match &request.pattern {
-            Some(p) => p.matches(name),
-            None => request.hidden != Hidden::Skip || name.first() != Some(&b'.'),
-        };
-        if !shown {
-            continue;
-        }
-        push(&mut names, name);
-    }
-    let bytes = &names.bytes;
-    names.spans.sort_unstable_by(|a, b| {
-        bytes[a.0 as usize..a.1 as usize].cmp(&bytes[b.0 as usize..b.1 as usize])
-    });
-    Ok(names)
 }
 
 fn unix_secs(t: SystemTime) -> i64 {
