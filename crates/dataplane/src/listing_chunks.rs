@@ -8,7 +8,7 @@
 //! one queue, chunk by chunk: a crowd listing big folders takes turns instead of
 //! spawning a thread each, and a slow reader holds no thread while its chunk waits in
 //! the socket. (tokio's blocking pool spawned a dozen threads for four listings, each
-//! with its own allocator heap: 300 MiB of memory where 100 did.)
+//! with its own allocator heap: a peak PSS of 265-330 MiB, against ~50 MiB here.)
 
 use std::io;
 use std::mem;

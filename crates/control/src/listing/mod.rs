@@ -1,18 +1,20 @@
 //! Directory listings: LIST in the `ls -l` form lftp, wget and curl parse, NLST
 //! names, and RFC 3659 MLSD/MLST facts.
 //!
-//! A folder's names are read first (names only, no stat), filtered (dotfiles, a glob
-//! pattern) and sorted by their bytes, as `ls` does; then entries are stat'ed and
+//! A folder's names are read first (names only, no stat) and sorted by their bytes, as
+//! `ls` does (a big folder's are kept for its next listing: see `names`); then entries
+//! are filtered (dotfiles, a glob pattern), stat'ed relative to the open folder and
 //! formatted chunk by chunk, so a folder with 100,000 entries never becomes one string.
 //!
 //! A listing never describes anything outside the virtual root and never shows an
 //! entry the server would refuse: a symlink leading out of the root (when the operator
-//! does not allow following those) is left out and never stat'ed through. Symlinks that stay inside are shown as links in LIST, as `ls -l`
-//! and vsftpd do (their text, when absolute or climbing above the root, replaced by
-//! the target's path in the client's view, so no real path shows), and as what they
-//! lead to in MLSD/MLST and NLST, which is what RETR and CWD give. A dangling link
-//! whose text stays inside the root is shown by LIST only, as a link (clients neither
-//! descend into nor fetch a link they cannot resolve); MLSD and NLST leave it out.
+//! does not allow following those) is left out and never stat'ed through. Symlinks
+//! that stay inside are shown as links in LIST, as `ls -l` and vsftpd do (their text,
+//! when absolute or climbing above the root, replaced by the target's path in the
+//! client's view, so no real path shows), and as what they lead to in MLSD/MLST and
+//! NLST, which is what RETR and CWD give. A dangling link whose text stays inside the
+//! root is shown by LIST only, as a link (clients neither descend into nor fetch a
+//! link they cannot resolve); MLSD and NLST leave it out.
 
 mod lines;
 mod names;
@@ -325,12 +327,12 @@ impl ListingStream {
         parent: Option<&Access>,
         out: &mut Vec<u8>,
     ) {
-        // NLST too checks links, so it never names an entry RETR refuses.
         let Some(entry) = entry else {
             return;
         };
         match self.request.format {
             ListFormat::Nlst => {
+                // NLST too checks links, so it never names an entry RETR refuses.
                 if entry.shown.is_none() {
                     return;
                 }

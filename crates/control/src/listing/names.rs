@@ -2,8 +2,8 @@
 //! folder while the folder is unchanged.
 //!
 //! On a mirror the same big folders are listed over and over (`pool/main/`, a
-//! release's `by-hash/`), and reading 100,000 names back from the kernel costs a third
-//! of such a listing's CPU (and on tmpfs, concurrent readers of one folder spin on its
+//! release's `by-hash/`), and reading and sorting 100,000 names costs about half of
+//! such a listing's CPU (on tmpfs, concurrent readers of one folder also spin on its
 //! lock). A folder's set of names changes only with its mtime or ctime, so the names
 //! are kept keyed by the folder's device and inode and checked against both (with
 //! nanoseconds) before reuse. Entries are still stat'ed for every listing: a file's

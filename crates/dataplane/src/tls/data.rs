@@ -14,7 +14,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::listing_chunks::ListingChunks;
 use ringftp_control::ascii;
 use ringftp_control::session::TransferFailure;
 use rustls::ServerConfig;
@@ -22,6 +21,7 @@ use tracing::debug;
 
 use super::stream::TlsStream;
 use crate::buffers::BufferPool;
+use crate::listing_chunks::ListingChunks;
 use crate::metrics::{bump, WorkerMetrics};
 use crate::transfer::Moved;
 use crate::uring_ops;
