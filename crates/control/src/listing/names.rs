@@ -181,17 +181,18 @@ fn keep(inode: Inode, stamp: Stamp, names: &Arc<FolderNames>) {
 
 fn read(dir: &OwnedFd) -> io::Result<FolderNames> {
     let mut names = FolderNames::default();
-    for (scanned, entry) in rustix::fs::Dir::read_from(dir)?.enumerate() {
-        if scanned >= MAX_ENTRIES {
-            return Err(io::Error::other("folder has too many entries to list"));
-        }
+    for entry in rustix::fs::Dir::read_from(dir)? {
         // A folder that cannot be read to its end fails the listing rather than
         // showing part of it as if it were all.
         let entry = entry?;
         let name = entry.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(name);
+        if name == b"." || name == b".." {
+            continue;
         }
+        if names.len() >= MAX_ENTRIES {
+            return Err(io::Error::other("folder has too many entries to list"));
+        }
+        names.push(name);
     }
     names.sort();
     Ok(names)
@@ -212,6 +213,14 @@ mod tests {
         .unwrap()
     }
 
+    /// When `dir` last changed by its own times (the later of mtime and ctime), so
+    /// the tests decide "settled" from the folder, not from the clock.
+    fn changed_at(dir: &Path) -> SystemTime {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(dir).unwrap();
+        SystemTime::UNIX_EPOCH + Duration::from_secs(meta.mtime().max(meta.ctime()) as u64)
+    }
+
     fn all(names: &FolderNames) -> Vec<String> {
         (0..names.len())
             .map(|i| String::from_utf8(names.get(i).to_vec()).unwrap())
@@ -226,15 +235,21 @@ mod tests {
         }
         let fd = open(dir.path());
         // Seen from an hour on, the folder has long settled.
-        let later = SystemTime::now() + Duration::from_secs(3600);
+        let later = changed_at(dir.path()) + Duration::from_secs(3600);
         let first = names_of(&fd, later).unwrap();
         let again = names_of(&fd, later).unwrap();
         assert!(Arc::ptr_eq(&first, &again), "the names were read again");
         assert_eq!(first.len(), CACHE_MIN_NAMES);
         assert_eq!(first.get(0), b"n00000");
         assert_eq!(first.get_c(1).to_bytes(), b"n00001");
-        // A new entry changes the folder's mtime: read again, and it is there.
+        // A new entry changes the folder's mtime: read again, and it is there. (The
+        // mtime is also set outright, so the test does not hang on the clock having
+        // ticked since the folder was filled: coarse timestamps may not have.)
         fs::write(dir.path().join("added"), b"").unwrap();
+        fs::File::open(dir.path())
+            .unwrap()
+            .set_modified(later - Duration::from_secs(7200))
+            .unwrap();
         let changed = names_of(&fd, later).unwrap();
         assert!(!Arc::ptr_eq(&first, &changed));
         assert_eq!(changed.len(), CACHE_MIN_NAMES + 1);
@@ -250,7 +265,7 @@ mod tests {
         let fd = open(big.path());
         // Read within SETTLE of its last change: a change in the same tick would not
         // show in its stamp, so it is read again next time.
-        let now = SystemTime::now();
+        let now = changed_at(big.path());
         let first = names_of(&fd, now).unwrap();
         let again = names_of(&fd, now).unwrap();
         assert!(!Arc::ptr_eq(&first, &again));
