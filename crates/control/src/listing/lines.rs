@@ -119,7 +119,7 @@ fn mode_string(facts: &Facts) -> [u8; 10] {
     s
 }
 
-/// `n` in decimal, right-aligned in `width` columns (as `{:>width}`).
+/// `n` in decimal, right-aligned in `width` columns (as `{:>width}`; 0: no padding).
 fn right_aligned(out: &mut Vec<u8>, n: u64, width: usize) {
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(n).as_bytes();
@@ -183,7 +183,7 @@ pub(super) fn list_line(
         if year < 0 {
             out.push(b'-');
         }
-        out.extend_from_slice(itoa::Buffer::new().format(year.unsigned_abs()).as_bytes());
+        right_aligned(out, u64::from(year.unsigned_abs()), 0);
     }
     out.push(b' ');
     out.extend_from_slice(name);
@@ -205,7 +205,7 @@ pub(super) fn mlsx_facts(
     out.extend_from_slice(if is_dir { b"type=dir;" } else { b"type=file;" });
     if !is_dir {
         out.extend_from_slice(b"size=");
-        out.extend_from_slice(itoa::Buffer::new().format(facts.size).as_bytes());
+        right_aligned(out, facts.size, 0);
         out.push(b';');
     }
     out.extend_from_slice(b"modify=");

@@ -196,7 +196,7 @@ impl ListingStream {
                         let parent = fs::metadata(&self.dir).ok().map(|m| Access::from(&m));
                         let entry = fs::symlink_metadata(&path)
                             .ok()
-                            .and_then(|m| self.inspect(&path, &name, Facts::from(&m)));
+                            .and_then(|m| self.inspect(Facts::from(&m), || path.clone()));
                         self.entry(entry, &name, parent.as_ref(), out);
                     }
                     None => return Ok(false),
@@ -232,13 +232,9 @@ impl ListingStream {
             rustix::fs::statat(fd, names.get_c(i), AtFlags::SYMLINK_NOFOLLOW)
                 .ok()
                 .and_then(|stat| {
-                    // Only a link needs the path: to resolve it and check where it leads.
-                    let own = Facts::from(&stat);
-                    let path = match own.kind {
-                        Kind::Symlink => self.dir.join(OsStr::from_bytes(name)),
-                        _ => PathBuf::new(),
-                    };
-                    self.inspect(&path, name, own)
+                    self.inspect(Facts::from(&stat), || {
+                        self.dir.join(OsStr::from_bytes(name))
+                    })
                 })
         };
         self.entry(entry, name, parent.as_ref(), out);
@@ -271,9 +267,10 @@ impl ListingStream {
     }
 
     /// What to show for an entry whose own (lstat) facts are `own`: the entry itself,
-    /// or for a symlink (at `path`) its target if that exists and (when confined)
-    /// lies inside the root. `None`: leave it out.
-    fn inspect(&self, path: &Path, name: &[u8], own: Facts) -> Option<Inspected> {
+    /// or for a symlink its target if that exists and (when confined) lies inside the
+    /// root. `None`: leave it out. Only a link needs its path (`path`), to resolve it
+    /// and check where it leads.
+    fn inspect(&self, own: Facts, path: impl FnOnce() -> PathBuf) -> Option<Inspected> {
         if own.kind != Kind::Symlink {
             return Some(Inspected {
                 shown: Some(own),
@@ -281,7 +278,8 @@ impl ListingStream {
                 link: None,
             });
         }
-        debug_assert!(path.file_name().map(OsStrExt::as_bytes) == Some(name));
+        let path = path();
+        let path = path.as_path();
         let text = fs::read_link(path).ok()?;
         let Ok(target) = path.canonicalize() else {
             // Dangling: LIST shows it as the link it is, which clients do not descend
