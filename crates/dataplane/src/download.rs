@@ -28,6 +28,11 @@ use crate::worker::Worker;
 /// after one short read instead of after a pipe's worth (1 MiB) of disk reads.
 const FIRST_DISK_READ: u32 = 64 * 1024;
 
+/// The first chunk of every download is this short, cached or not, so the first bytes
+/// reach the socket after a 64 KiB splice instead of a whole pipe's (1 MiB of page
+/// references takes tens of microseconds to splice); later chunks fill the pipe.
+const FIRST_CHUNK: u32 = 64 * 1024;
+
 /// Send `file` (`size` bytes when opened) from `offset` to its end into `sock`; the
 /// bytes sent. `announce` hears of a wait for the client before it starts.
 pub(crate) async fn send_file(
@@ -58,11 +63,15 @@ pub(crate) async fn send_file(
     // Cleared when the kernel will not say for this file; no use asking every chunk.
     let ask_cache = Cell::new(true);
     let disk_read = Cell::new(FIRST_DISK_READ);
+    let first_fill = Cell::new(true);
     let fill = |pipe: &Pipe, pos: u64| {
-        let want = chunk.min(pipe.capacity() as u64).min(size - pos) as u32;
+        let mut want = chunk.min(pipe.capacity() as u64).min(size - pos) as u32;
         let write_end = pipe.write.clone();
         let ask_cache = &ask_cache;
         let disk_read = &disk_read;
+        if first_fill.replace(false) {
+            want = want.min(FIRST_CHUNK);
+        }
         async move {
             if want == 0 {
                 return Ok(0);
@@ -132,7 +141,10 @@ pub(crate) async fn send_file(
                 moved.pace_chunk(in_pipe, pos == size).await?;
                 let started = Instant::now();
                 drain_pipe(&current, sock, in_pipe, moved).await?;
-                if drains_fast(in_pipe, started.elapsed()) {
+                // The short first chunk fits the socket at once: it says nothing of
+                // the client's speed.
+                let judged = pos - offset > u64::from(FIRST_CHUNK);
+                if judged && drains_fast(in_pipe, started.elapsed()) {
                     // Without a second pipe the transfer still works, one chunk at a time.
                     spare = worker.pipes.take().ok();
                 }
@@ -193,6 +205,12 @@ async fn drain_pipe(
             Ok(n) => {
                 in_pipe -= n;
                 moved.add(n);
+                if in_pipe > 0 {
+                    // A fast socket takes a pipe in a few splices without a wait: let the
+                    // worker's other sessions have a turn between them, so a command
+                    // that arrives meanwhile is not answered only after a whole pipe.
+                    tokio::task::yield_now().await;
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;

@@ -191,6 +191,10 @@ async fn transfer_body(
             if size.saturating_sub(*offset) <= worker.config.small_file_max);
     if !small_plain_download {
         announce.now();
+        // Let the session send its 150 before this task moves bytes: a cached file's
+        // first chunk goes into the socket without a wait, so without this turn the
+        // 150 (and with it the client's first byte) waited for that chunk.
+        tokio::task::yield_now().await;
     }
     let mut paced = None;
     if let Prepared::Send { offset, size, .. } = &prepared {
