@@ -1,4 +1,4 @@
-//! Thread-per-core: one pinned thread per worker, each with its own tokio-uring
+//! Thread-per-core: one thread per worker (pinned to a core if asked), each with its own tokio-uring
 //! runtime, its own SO_REUSEPORT control listeners, passive port slice and pipe pool.
 //! Sessions never leave the worker that accepted them.
 

@@ -64,7 +64,9 @@ pub struct FileConfig {
     pub listen: Vec<SocketAddr>,
     /// Worker threads; 0 = one per CPU.
     pub workers: usize,
-    /// Pin worker N to CPU N.
+    /// Pin worker N to CPU N. Off by default: where anything else runs on the
+    /// machine, a pinned worker waits for its core while another sits idle; pin only
+    /// cores kept for ringftpd alone.
     pub pin_workers: bool,
     /// Passive range split evenly between workers.
     pub passive_ports: String,
@@ -242,7 +244,7 @@ impl Default for FileConfig {
             root: None,
             listen: vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, 2121))],
             workers: 0,
-            pin_workers: true,
+            pin_workers: false,
             passive_ports: "50000-51999".into(),
             passive_ports_per_worker: Vec::new(),
             pasv_address: None,
