@@ -24,9 +24,16 @@ use crate::uring_ops;
 use crate::worker::Worker;
 
 /// The first read of a file that is not in the page cache asks the disk for this much,
-/// each later one for twice the one before, up to a whole pipe: the first bytes leave
-/// after one short read instead of after a pipe's worth (1 MiB) of disk reads.
-const FIRST_DISK_READ: u32 = 64 * 1024;
+/// the second for `SECOND_DISK_READ`, each later one for twice the one before, up to a
+/// whole pipe: the first bytes leave after one short read instead of after a pipe's
+/// worth (1 MiB) of disk reads. The kernel's read-ahead turns a first read of 16 KiB
+/// into 64 KiB from the disk, one of 64 KiB into 256 KiB: with eight cold files opened
+/// at once the p99 first byte was 6.6 ms against 8.8 (three alternating runs).
+const FIRST_DISK_READ: u32 = 16 * 1024;
+
+/// The second read of a cold file: large again at once, so the short first read costs
+/// no throughput (doubling from 16 KiB took more reads to reach a pipe's worth).
+const SECOND_DISK_READ: u32 = 256 * 1024;
 
 /// The first chunk of every download is this short, cached or not, so the first bytes
 /// reach the socket after a 64 KiB splice instead of a whole pipe's (1 MiB of page
@@ -106,7 +113,11 @@ pub(crate) async fn send_file(
             // between reads); the first read goes alone, for the first byte's sake.
             let first = disk_read.get() == FIRST_DISK_READ;
             let want = want.min(disk_read.get());
-            disk_read.set(disk_read.get().saturating_mul(2));
+            disk_read.set(if first {
+                SECOND_DISK_READ
+            } else {
+                disk_read.get().saturating_mul(2)
+            });
             if !first {
                 let ahead = READ_AHEAD_CHUNKS * chunk;
                 sys::read_ahead(file.as_fd(), pos + u64::from(want), ahead);
