@@ -113,11 +113,7 @@ pub(crate) async fn send_file(
             // between reads); the first read goes alone, for the first byte's sake.
             let first = disk_read.get() == FIRST_DISK_READ;
             let want = want.min(disk_read.get());
-            disk_read.set(if first {
-                SECOND_DISK_READ
-            } else {
-                disk_read.get().saturating_mul(2)
-            });
+            disk_read.set(next_disk_read(disk_read.get()));
             if !first {
                 let ahead = READ_AHEAD_CHUNKS * chunk;
                 sys::read_ahead(file.as_fd(), pos + u64::from(want), ahead);
@@ -185,6 +181,15 @@ pub(crate) fn held_unsent_limit(
 ) -> Option<usize> {
     let chunk = pacer.chunk(pipe_size);
     (unsent_max > 0 && pacer.is_capped() && chunk > unsent_max).then_some(chunk)
+}
+
+/// The size of the disk read after one of `read` bytes (before the pipe caps it).
+fn next_disk_read(read: u32) -> u32 {
+    if read == FIRST_DISK_READ {
+        SECOND_DISK_READ
+    } else {
+        read.saturating_mul(2)
+    }
 }
 
 /// Chunks of a file not in the page cache that are asked from the disk ahead of the
@@ -301,6 +306,17 @@ pub(crate) async fn send_ascii(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_cold_file_is_read_short_once_then_large_and_doubling() {
+        let mut reads = vec![FIRST_DISK_READ];
+        while reads.len() < 5 {
+            reads.push(next_disk_read(*reads.last().unwrap()));
+        }
+        let kib: Vec<u32> = reads.iter().map(|r| r / 1024).collect();
+        assert_eq!(kib, [16, 256, 512, 1024, 2048]);
+        assert_eq!(next_disk_read(u32::MAX), u32::MAX);
+    }
 
     #[test]
     fn only_a_fast_drain_earns_a_read_ahead_pipe() {

@@ -1,6 +1,6 @@
-//! Thread-per-core: one thread per worker (pinned to a core if asked), each with its own tokio-uring
-//! runtime, its own SO_REUSEPORT control listeners, passive port slice and pipe pool.
-//! Sessions never leave the worker that accepted them.
+//! Thread-per-core: one thread per worker (pinned to a core if asked), each with its
+//! own tokio-uring runtime, SO_REUSEPORT control listeners, passive port slice and pipe
+//! pool. Sessions never leave the worker that accepted them.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
