@@ -70,15 +70,14 @@ pub(crate) async fn send_file(
     // Cleared when the kernel will not say for this file; no use asking every chunk.
     let ask_cache = Cell::new(true);
     let disk_read = Cell::new(FIRST_DISK_READ);
-    let first_fill = Cell::new(true);
     let fill = |pipe: &Pipe, pos: u64| {
         let mut want = chunk.min(pipe.capacity() as u64).min(size - pos) as u32;
+        if pos == offset {
+            want = want.min(FIRST_CHUNK);
+        }
         let write_end = pipe.write.clone();
         let ask_cache = &ask_cache;
         let disk_read = &disk_read;
-        if first_fill.replace(false) {
-            want = want.min(FIRST_CHUNK);
-        }
         async move {
             if want == 0 {
                 return Ok(0);
@@ -148,10 +147,10 @@ pub(crate) async fn send_file(
                 moved.pace_chunk(in_pipe, pos == size).await?;
                 let started = Instant::now();
                 drain_pipe(&current, sock, in_pipe, moved).await?;
-                // The short first chunk fits the socket at once: it says nothing of
-                // the client's speed.
-                let judged = pos - offset > u64::from(FIRST_CHUNK);
-                if judged && drains_fast(in_pipe, started.elapsed()) {
+                // The short first chunk (the one that started at `offset`) fits the
+                // socket at once: it says nothing of the client's speed.
+                let first_chunk = pos - offset == in_pipe as u64;
+                if !first_chunk && drains_fast(in_pipe, started.elapsed()) {
                     // Without a second pipe the transfer still works, one chunk at a time.
                     spare = worker.pipes.take().ok();
                 }
