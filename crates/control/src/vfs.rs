@@ -6,7 +6,9 @@ use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
 
 /// A normalised client-visible absolute path: starts with `/`, no `.`, `..` or
 /// empty components, no trailing slash except the root itself.
@@ -211,6 +213,20 @@ impl Resolved {
     }
 }
 
+/// Whether `path` names an existing object (a folder when `dir`) reached without
+/// crossing a symlink. Such a path, absolute and free of `.`, `..` and repeated
+/// slashes, is its own canonical form, so the common case costs one `openat2`
+/// (`O_PATH`, `RESOLVE_NO_SYMLINKS`) and a close instead of realpath's readlink per
+/// component. Any failure (a symlink on the way, a missing file, no permission,
+/// openat2 hidden by a seccomp filter) leaves the caller to the full resolution.
+fn reached_without_symlinks(path: &Path, dir: bool) -> bool {
+    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    if dir {
+        flags |= OFlags::DIRECTORY;
+    }
+    rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS).is_ok()
+}
+
 /// One account's view of the filesystem.
 #[derive(Debug, Clone)]
 pub struct Vfs {
@@ -221,10 +237,21 @@ pub struct Vfs {
 impl Vfs {
     /// A view rooted at `root` (canonicalised; must be a directory).
     pub fn new(root: &Path, follow_symlinks_outside: bool) -> Result<Vfs, VfsError> {
-        let root = root.canonicalize()?;
-        if !root.is_dir() {
-            return Err(VfsError::NotADirectory);
-        }
+        let lexical = root.is_absolute()
+            && root
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        let root = match lexical {
+            // Rebuilt from its components: repeated and trailing slashes dropped.
+            true if reached_without_symlinks(root, true) => root.components().collect(),
+            _ => {
+                let root = root.canonicalize()?;
+                if !root.is_dir() {
+                    return Err(VfsError::NotADirectory);
+                }
+                root
+            }
+        };
         Ok(Vfs {
             root,
             follow_symlinks_outside,
@@ -251,6 +278,9 @@ impl Vfs {
             None
         } else if real == self.root {
             Some(self.root.clone())
+        } else if reached_without_symlinks(&real, false) {
+            // The root is canonical and virtual components are plain names.
+            Some(real.clone())
         } else {
             // The target if it exists, else its folder (STOR, MKD) must be inside.
             let (checked, canonical) = match real.canonicalize() {
@@ -420,6 +450,30 @@ mod tests {
         let etc = open.resolve(&cwd, b"etc").unwrap();
         assert_eq!(etc.canonical, None, "symlinks followed: opened as they are");
         assert_eq!(etc.open_path(), etc.real);
+    }
+
+    #[test]
+    fn roots_are_canonical_however_they_are_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap().join("srv/ftp");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(real.join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink(real.parent().unwrap(), dir.path().join("link")).unwrap();
+        let given = [
+            format!("{}//ftp/", real.parent().unwrap().display()),
+            format!("{}/link/ftp", dir.path().display()),
+            format!("{}/srv/../srv/ftp", dir.path().display()),
+        ];
+        for root in given {
+            let vfs = Vfs::new(Path::new(&root), false).unwrap();
+            assert_eq!(vfs.root(), real, "root given as {root}");
+            let f = vfs.resolve(&VirtualPath::root(), b"f").unwrap();
+            assert_eq!(f.open_path(), real.join("f"));
+        }
+        assert!(matches!(
+            Vfs::new(&real.join("f"), false),
+            Err(VfsError::NotADirectory)
+        ));
     }
 
     #[test]
