@@ -213,18 +213,20 @@ impl Resolved {
     }
 }
 
-/// Whether `path` names an existing object (a folder when `dir`) reached without
-/// crossing a symlink. Such a path, absolute and free of `.`, `..` and repeated
+/// A handle on what `path` names (a folder when `dir`) when it exists and is reached
+/// without crossing a symlink. Such a path, absolute and free of `.`, `..` and repeated
 /// slashes, is its own canonical form, so the common case costs one `openat2`
 /// (`O_PATH`, `RESOLVE_NO_SYMLINKS`) and a close instead of realpath's readlink per
-/// component. Any failure (a symlink on the way, a missing file, no permission,
-/// openat2 hidden by a seccomp filter) leaves the caller to the full resolution.
-fn reached_without_symlinks(path: &Path, dir: bool) -> bool {
+/// component, and a stat through the handle walks no path again. Any failure (a
+/// symlink on the way, a missing file, no permission, openat2 hidden by a seccomp
+/// filter) leaves the caller to the full resolution.
+fn reached_without_symlinks(path: &Path, dir: bool) -> Option<std::fs::File> {
     let mut flags = OFlags::PATH | OFlags::CLOEXEC;
     if dir {
         flags |= OFlags::DIRECTORY;
     }
-    rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS).is_ok()
+    let fd = rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS);
+    fd.ok().map(std::fs::File::from)
 }
 
 /// One account's view of the filesystem.
@@ -243,7 +245,7 @@ impl Vfs {
                 .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
         let root = match lexical {
             // Rebuilt from its components: repeated and trailing slashes dropped.
-            true if reached_without_symlinks(root, true) => root.components().collect(),
+            true if reached_without_symlinks(root, true).is_some() => root.components().collect(),
             _ => {
                 let root = root.canonicalize()?;
                 if !root.is_dir() {
@@ -268,18 +270,43 @@ impl Vfs {
         self.resolve_virtual(&cwd.join_client(arg)?)
     }
 
+    /// Resolve a client argument and stat what it names (following symlinks, as
+    /// [`Vfs::metadata`]); the stat comes from the resolution's own handle when it had
+    /// one. Err only when the path cannot be resolved at all.
+    pub fn resolve_with_metadata(
+        &self,
+        cwd: &VirtualPath,
+        arg: &[u8],
+    ) -> Result<(Resolved, Result<Metadata, VfsError>), VfsError> {
+        let (resolved, meta) = self.resolve_checked(&cwd.join_client(arg)?, true)?;
+        let meta = meta.map_or_else(|| self.metadata(&resolved), Ok);
+        Ok((resolved, meta))
+    }
+
     /// Map a virtual path to the real one, checking that symlinks stay inside.
     pub fn resolve_virtual(&self, v: &VirtualPath) -> Result<Resolved, VfsError> {
+        self.resolve_checked(v, false).map(|(resolved, _)| resolved)
+    }
+
+    /// [`Vfs::resolve_virtual`], plus the metadata when `stat` is asked and the check
+    /// held a handle to stat through.
+    fn resolve_checked(
+        &self,
+        v: &VirtualPath,
+        stat: bool,
+    ) -> Result<(Resolved, Option<Metadata>), VfsError> {
         let mut real = self.root.clone();
         for c in v.components() {
             real.push(OsStr::from_bytes(c));
         }
+        let mut meta = None;
         let canonical = if self.follow_symlinks_outside {
             None
         } else if real == self.root {
             Some(self.root.clone())
-        } else if reached_without_symlinks(&real, false) {
+        } else if let Some(handle) = reached_without_symlinks(&real, false) {
             // The root is canonical and virtual components are plain names.
+            meta = stat.then(|| handle.metadata().ok()).flatten();
             Some(real.clone())
         } else {
             // The target if it exists, else its folder (STOR, MKD) must be inside.
@@ -301,11 +328,12 @@ impl Vfs {
             }
             Some(canonical)
         };
-        Ok(Resolved {
+        let resolved = Resolved {
             virt: v.clone(),
             real,
             canonical,
-        })
+        };
+        Ok((resolved, meta))
     }
 
     /// stat, following symlinks.
@@ -388,6 +416,7 @@ impl Vfs {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn join(base: &str, arg: &str) -> String {
         let base = VirtualPath::root().join_client(base.as_bytes()).unwrap();
@@ -444,6 +473,21 @@ mod tests {
         assert!(vfs.resolve(&cwd, b"pub/new-file").is_ok());
         assert!(matches!(
             vfs.resolve(&cwd, b"missing/new-file"),
+            Err(VfsError::NotFound)
+        ));
+        // The stat that comes with a resolution follows symlinks, as `metadata` does.
+        for (arg, len) in [
+            (&b"pub/f"[..], Some(1)),
+            (b"inner/f", Some(1)),
+            (b"inner", None),
+        ] {
+            let (r, meta) = vfs.resolve_with_metadata(&cwd, arg).unwrap();
+            let meta = meta.unwrap();
+            assert_eq!(meta.is_file().then_some(meta.len()), len);
+            assert_eq!(meta.ino(), vfs.metadata(&r).unwrap().ino());
+        }
+        assert!(matches!(
+            vfs.resolve_with_metadata(&cwd, b"pub/missing").unwrap().1,
             Err(VfsError::NotFound)
         ));
         let open = Vfs::new(&root, true).unwrap();

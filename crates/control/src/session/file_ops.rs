@@ -7,8 +7,7 @@ impl Session {
         if !self.perms().read {
             return Err(Step::reply(550, "Permission denied."));
         }
-        let target = self.resolve(path)?;
-        match self.logged_in().vfs.metadata(&target) {
+        match self.resolve_with_metadata(path)?.1 {
             Ok(m) if m.is_file() => Ok(m),
             Ok(_) => Err(Step::reply(550, "Not a plain file.")),
             Err(e) => Err(vfs_error(&e)),

@@ -450,6 +450,17 @@ impl Session {
             .map_err(|e| vfs_error(&e))
     }
 
+    /// [`Session::resolve`] and the metadata of what the path names.
+    fn resolve_with_metadata(
+        &self,
+        arg: &[u8],
+    ) -> Result<(Resolved, Result<std::fs::Metadata, VfsError>), Step> {
+        self.logged_in()
+            .vfs
+            .resolve_with_metadata(&self.cwd, arg)
+            .map_err(|e| vfs_error(&e))
+    }
+
     fn logged_in_cmd(&mut self, command: Command) -> Step {
         match command {
             Command::Acct(_) => Step::reply(202, "ACCT not needed."),

@@ -4,11 +4,10 @@ use super::*;
 
 impl Session {
     pub(super) fn change_dir(&mut self, path: &[u8]) -> Step {
-        let target = match self.resolve(path) {
-            Ok(t) => t,
-            Err(_) => return Step::reply(550, "Failed to change directory."),
+        let Ok((target, meta)) = self.resolve_with_metadata(path) else {
+            return Step::reply(550, "Failed to change directory.");
         };
-        match self.logged_in().vfs.metadata(&target) {
+        match meta {
             Ok(m) if m.is_dir() => {
                 self.cwd = target.virt;
                 Step::reply(250, "Directory successfully changed.")

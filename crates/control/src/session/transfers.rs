@@ -32,11 +32,11 @@ impl Session {
         if !self.perms().read {
             return Step::reply(550, "Permission denied.");
         }
-        let target = match self.resolve(path) {
+        let (target, meta) = match self.resolve_with_metadata(path) {
             Ok(t) => t,
             Err(step) => return step,
         };
-        let size = match self.logged_in().vfs.metadata(&target) {
+        let size = match meta {
             Ok(m) if m.is_file() => m.len(),
             Ok(_) => return Step::reply(550, "Failed to open file: not a plain file."),
             Err(e) => return vfs_error(&e),
