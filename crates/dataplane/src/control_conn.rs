@@ -205,7 +205,9 @@ async fn read_lines(
     let max_line = worker.config.max_line;
     let mut tls: Option<Rc<TlsStream>> = None;
     if let Some(config) = implicit {
-        let Some(stream) = secure_reader(&ctrl, &worker, config, &tx).await else {
+        // Boxed: the handshake's state would otherwise stay in every plain session's
+        // reader task for the session's life.
+        let Some(stream) = Box::pin(secure_reader(&ctrl, &worker, config, &tx)).await else {
             return;
         };
         tls = Some(stream);
@@ -254,7 +256,9 @@ async fn read_lines(
                             .fetch_add(dropped, Relaxed);
                     }
                     framer = LineReader::new(max_line);
-                    let Some(stream) = secure_reader(&ctrl, &worker, config, &tx).await else {
+                    // Boxed, as above.
+                    let secured = Box::pin(secure_reader(&ctrl, &worker, config, &tx));
+                    let Some(stream) = secured.await else {
                         return;
                     };
                     tls = Some(stream);

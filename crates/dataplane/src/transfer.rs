@@ -227,54 +227,19 @@ async fn transfer_body(
         cancel,
     };
     // The 150 goes out first: clients start the data connection's TLS handshake
-    // only after it.
+    // only after it. Boxed: the handshake's state would otherwise make every plain
+    // transfer's task (and the copy made when it is spawned) kilobytes larger.
     if let DataProtection::Tls {
         require_session_reuse,
     } = request.protection
     {
         let tls = tls.ok_or(TransferFailure::TlsHandshake)?;
-        let config = match prepared {
-            Prepared::Receive(_) => tls.upload,
-            _ => tls.download,
-        };
-        let stream = tls::data::secure(
-            sock,
-            config,
+        let secured = TlsTransfer {
+            tls,
             require_session_reuse,
-            worker.config.tls_handshake_timeout,
-            &worker.metrics,
-        )
-        .await?;
-        progress.set(Instant::now());
-        let pool = &worker.buffers;
-        let result = match prepared {
-            Prepared::Send { file, offset, .. } => {
-                let moved = moved(&worker.metrics.bytes_out);
-                tls::data::send_file(&stream, &file, offset, request.ascii, pool, &moved)
-                    .await
-                    .inspect(|_| bump(&worker.metrics.transfers_out))
-            }
-            Prepared::Receive(upload) => {
-                let moved = moved(&worker.metrics.bytes_in);
-                tls::data::receive_file(
-                    &stream,
-                    &upload.file,
-                    upload.offset,
-                    request.ascii,
-                    pool,
-                    &moved,
-                )
-                .await
-                .and_then(|n| upload.commit().map(|_| n))
-                .inspect(|_| bump(&worker.metrics.transfers_in))
-            }
-            Prepared::Listing(chunks) => {
-                bump(&worker.metrics.listings);
-                let moved = moved(&worker.metrics.bytes_out);
-                tls::data::send_listing(&stream, chunks, &moved).await
-            }
+            ascii: request.ascii,
         };
-        drop(stream);
+        let result = Box::pin(secured.run(worker, sock, prepared, progress, &moved)).await;
         drop(paced);
         drop(connection);
         return result;
@@ -317,6 +282,66 @@ async fn transfer_body(
     drop(paced);
     drop(connection);
     result
+}
+
+/// A transfer on a TLS-protected data connection, after its plain-text set-up.
+struct TlsTransfer {
+    tls: tls::SessionTls,
+    require_session_reuse: bool,
+    ascii: bool,
+}
+
+impl TlsTransfer {
+    async fn run<'a>(
+        self,
+        worker: &'a Rc<Worker>,
+        sock: Rc<TcpStream>,
+        prepared: Prepared,
+        progress: &Cell<Instant>,
+        moved: &impl Fn(&'a AtomicU64) -> Moved<'a>,
+    ) -> Result<u64, TransferFailure> {
+        let config = match prepared {
+            Prepared::Receive(_) => self.tls.upload,
+            _ => self.tls.download,
+        };
+        let stream = tls::data::secure(
+            sock,
+            config,
+            self.require_session_reuse,
+            worker.config.tls_handshake_timeout,
+            &worker.metrics,
+        )
+        .await?;
+        progress.set(Instant::now());
+        let pool = &worker.buffers;
+        match prepared {
+            Prepared::Send { file, offset, .. } => {
+                let moved = moved(&worker.metrics.bytes_out);
+                tls::data::send_file(&stream, &file, offset, self.ascii, pool, &moved)
+                    .await
+                    .inspect(|_| bump(&worker.metrics.transfers_out))
+            }
+            Prepared::Receive(upload) => {
+                let moved = moved(&worker.metrics.bytes_in);
+                tls::data::receive_file(
+                    &stream,
+                    &upload.file,
+                    upload.offset,
+                    self.ascii,
+                    pool,
+                    &moved,
+                )
+                .await
+                .and_then(|n| upload.commit().map(|_| n))
+                .inspect(|_| bump(&worker.metrics.transfers_in))
+            }
+            Prepared::Listing(chunks) => {
+                bump(&worker.metrics.listings);
+                let moved = moved(&worker.metrics.bytes_out);
+                tls::data::send_listing(&stream, chunks, &moved).await
+            }
+        }
+    }
 }
 
 fn pacer(worker: &Worker, who: &Requester, flow: Flow) -> Pacer {
