@@ -376,6 +376,32 @@ fn idle_control_connections_are_closed_with_421() {
 }
 
 #[test]
+fn each_command_restarts_the_idle_timeout() {
+    let root = tree();
+    let server = Server::start(&serve_args(root.path(), &["--idle-timeout", "2"]));
+    let mut ftp = RawFtp::login(server.addr());
+    // A client busy for twice the timeout, a command every half second, keeps its
+    // session: the timer armed at login fires early and is re-armed, not obeyed.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let (code, text) = ftp.cmd("NOOP");
+        assert_eq!(code, 200, "after {:?}: {text}", started.elapsed());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (code, _) = ftp.cmd("NOOP");
+    assert_eq!(code, 200);
+    let last = Instant::now();
+    ftp.set_timeout(Duration::from_secs(10));
+    let (code, text) = ftp.try_reply().expect("a 421 once the client is quiet");
+    assert_eq!(code, 421, "{text}");
+    let quiet = last.elapsed();
+    assert!(
+        quiet >= Duration::from_millis(1500),
+        "closed {quiet:?} after the last command, with a 2 s idle timeout"
+    );
+}
+
+#[test]
 fn unused_passive_ports_return_to_the_pool_after_the_passive_timeout() {
     let root = tree();
     let (server, _conf) = serve_with_config(

@@ -8,11 +8,13 @@
 //! sent behind it in plaintext is ever read as a command inside TLS.
 
 use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use ringftp_control::command::{self, AuthMechanism, Command, ParseError};
@@ -324,6 +326,12 @@ impl Connection {
         let mut queue: VecDeque<(Result<Command, ParseError>, usize)> = VecDeque::new();
         let mut queued_bytes = 0usize;
         let mut idle_deadline = Instant::now() + config.idle_timeout;
+        // The idle and passive timers are armed once and re-armed only when they fire
+        // early (a command since moved the deadline): a timer per command would be a
+        // timer-wheel insert and removal for every line a session sends.
+        let idle = sleep_until(idle_deadline.into());
+        let passive = sleep_until(idle_deadline.into());
+        tokio::pin!(idle, passive);
         let mut close_when_idle = false;
         let mut rate = CommandRate::new(
             config.commands_per_sec,
@@ -357,6 +365,12 @@ impl Connection {
                 Some(DataChannel::Passive(p)) if !busy => Some(p.opened + config.passive_timeout),
                 _ => None,
             };
+            if let Some(deadline) = passive_deadline {
+                // Never later than the listener's deadline; earlier only re-arms.
+                if passive.deadline() > deadline.into() {
+                    passive.as_mut().reset(deadline.into());
+                }
+            }
             tokio::select! {
                 biased;
                 Some(event) = events.recv() => {
@@ -375,11 +389,12 @@ impl Connection {
                     }
                 }
                 input = lines.recv() => {
-                    let wait = rate.take(Instant::now());
+                    let now = Instant::now();
+                    let wait = rate.take(now);
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
                     }
-                    idle_deadline = Instant::now() + config.idle_timeout;
+                    idle_deadline = now + wait + config.idle_timeout;
                     // An over-long line is answered in its turn, like any other command.
                     let (command, cost) = match input {
                         None => return,
@@ -412,14 +427,23 @@ impl Connection {
                         }
                     }
                 }
-                _ = sleep_until(idle_deadline.into()), if !busy => {
+                _ = &mut idle, if !busy => {
+                    if idle_deadline > Instant::now() {
+                        idle.as_mut().reset(idle_deadline.into());
+                        continue;
+                    }
                     bump(&self.worker.metrics.idle_timeouts);
                     let _ = self.write_reply(Reply::new(421, "Timeout: closing control connection.")).await;
                     return;
                 }
-                _ = sleep_until(passive_deadline.unwrap_or(idle_deadline).into()), if passive_deadline.is_some() => {
-                    // Nobody used the passive port in time: return it to the pool.
-                    self.data = None;
+                _ = &mut passive, if passive_deadline.is_some() => {
+                    match passive_deadline {
+                        Some(deadline) if deadline > Instant::now() => {
+                            passive.as_mut().reset(deadline.into());
+                        }
+                        // Nobody used the passive port in time: return it to the pool.
+                        _ => self.data = None,
+                    }
                 }
                 changed = state.changed() => {
                     let now = changed.map(|_| *state.borrow_and_update()).unwrap_or(RunState::Forced);
@@ -608,8 +632,11 @@ impl Connection {
             }
         };
         tokio::pin!(send);
+        // The send first: one that completes at once never makes a timer.
+        if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
+            return r;
+        }
         let timeout = tokio::time::sleep(self.worker.config.idle_timeout);
-        // The send first: one that completes at once never arms the timer.
         tokio::select! {
             biased;
             r = &mut send => r,
