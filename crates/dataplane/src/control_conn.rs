@@ -23,7 +23,7 @@ use ringftp_control::policy::SessionPermit;
 use ringftp_control::reply::Reply;
 use ringftp_control::session::{Action, Event, Session, Step};
 use rustls::ServerConfig;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::sleep_until;
 use tracing::debug;
@@ -158,6 +158,18 @@ pub async fn serve(
     let _ = reader.await;
     drop(permit);
     worker.metrics.sessions_open.fetch_sub(1, Relaxed);
+}
+
+/// The worker's next run state (`Forced` once the worker is gone), and the receiver to
+/// watch for the one after.
+async fn next_run_state(
+    mut state: watch::Receiver<RunState>,
+) -> (RunState, watch::Receiver<RunState>) {
+    let now = match state.changed().await {
+        Ok(()) => *state.borrow_and_update(),
+        Err(_) => RunState::Forced,
+    };
+    (now, state)
 }
 
 fn is_auth_tls(line: &[u8]) -> bool {
@@ -322,7 +334,10 @@ impl Connection {
             return;
         }
         let config = self.worker.config.clone();
-        let mut state = self.worker.state.clone();
+        // Watched by one future for the whole session, replaced only when it fires: a
+        // `changed()` per loop turn would register and drop a waiter for every command.
+        let run_state = next_run_state(self.worker.state.clone());
+        tokio::pin!(run_state);
         let mut queue: VecDeque<(Result<Command, ParseError>, usize)> = VecDeque::new();
         let mut queued_bytes = 0usize;
         let mut idle_deadline = Instant::now() + config.idle_timeout;
@@ -445,8 +460,8 @@ impl Connection {
                         _ => self.data = None,
                     }
                 }
-                changed = state.changed() => {
-                    let now = changed.map(|_| *state.borrow_and_update()).unwrap_or(RunState::Forced);
+                (now, state) = &mut run_state => {
+                    run_state.set(next_run_state(state));
                     match now {
                         RunState::Running => {}
                         RunState::Draining => close_when_idle = true,
