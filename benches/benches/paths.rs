@@ -1,6 +1,7 @@
 //! Path handling per command: lexical normalisation of client arguments
 //! (`VirtualPath::join_client`) for typical and hostile input, and mapping onto a real
-//! folder with the symlink-escape check (`Vfs::resolve`).
+//! folder with the symlink-escape check (`Vfs::resolve`), with and without the stat
+//! that RETR, SIZE, MDTM and CWD need.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use ringftp_control::vfs::{Vfs, VirtualPath};
@@ -78,6 +79,24 @@ fn bench_resolve(c: &mut Criterion) {
             b.iter(|| black_box(vfs.resolve(&cwd, black_box(arg))).is_ok())
         });
     }
+    group.finish();
+
+    // RETR, SIZE, MDTM and CWD want the metadata too: through the handle that checked
+    // the path, against a second walk of it.
+    let deb = DEB.as_bytes();
+    let mut group = c.benchmark_group("vfs_resolve_and_stat");
+    group.bench_function("resolve_with_metadata (RETR)", |b| {
+        b.iter(|| {
+            let (_, meta) = vfs.resolve_with_metadata(&cwd, black_box(deb)).unwrap();
+            black_box(meta.map(|m| m.len()).ok())
+        })
+    });
+    group.bench_function("resolve, then metadata by path", |b| {
+        b.iter(|| {
+            let resolved = vfs.resolve(&cwd, black_box(deb)).unwrap();
+            black_box(vfs.metadata(&resolved).map(|m| m.len()).ok())
+        })
+    });
     group.finish();
 }
 

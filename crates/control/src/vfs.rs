@@ -9,6 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
+use rustix::io::Errno;
 
 /// A normalised client-visible absolute path: starts with `/`, no `.`, `..` or
 /// empty components, no trailing slash except the root itself.
@@ -217,16 +218,17 @@ impl Resolved {
 /// without crossing a symlink. Such a path, absolute and free of `.`, `..` and repeated
 /// slashes, is its own canonical form, so the common case costs one `openat2`
 /// (`O_PATH`, `RESOLVE_NO_SYMLINKS`) and a close instead of realpath's readlink per
-/// component, and a stat through the handle walks no path again. Any failure (a
-/// symlink on the way, a missing file, no permission, openat2 hidden by a seccomp
-/// filter) leaves the caller to the full resolution.
-fn reached_without_symlinks(path: &Path, dir: bool) -> Option<std::fs::File> {
+/// component, and a stat through the handle walks no path again. `ENOENT` means no
+/// symlink came before the missing component (a symlink, dangling or not, is `ELOOP`);
+/// any other failure (no permission, openat2 hidden by a seccomp filter) leaves the
+/// caller to the full resolution.
+fn reached_without_symlinks(path: &Path, dir: bool) -> Result<std::fs::File, Errno> {
     let mut flags = OFlags::PATH | OFlags::CLOEXEC;
     if dir {
         flags |= OFlags::DIRECTORY;
     }
-    let fd = rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS);
-    fd.ok().map(std::fs::File::from)
+    let fd = rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS)?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// One account's view of the filesystem.
@@ -245,7 +247,7 @@ impl Vfs {
                 .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
         let root = match lexical {
             // Rebuilt from its components: repeated and trailing slashes dropped.
-            true if reached_without_symlinks(root, true).is_some() => root.components().collect(),
+            true if reached_without_symlinks(root, true).is_ok() => root.components().collect(),
             _ => {
                 let root = root.canonicalize()?;
                 if !root.is_dir() {
@@ -268,6 +270,21 @@ impl Vfs {
     /// Resolve a client argument relative to `cwd`.
     pub fn resolve(&self, cwd: &VirtualPath, arg: &[u8]) -> Result<Resolved, VfsError> {
         self.resolve_virtual(&cwd.join_client(arg)?)
+    }
+
+    /// `real` checked without realpath: `Some(handle)` when it exists and no symlink
+    /// leads to it, `Some(None)` when it does not exist (not even as a dangling
+    /// symlink) in a folder no symlink leads to (STOR, MKD), `None` when only the full
+    /// resolution can tell.
+    fn fast_check(&self, real: &Path) -> Option<Option<std::fs::File>> {
+        match reached_without_symlinks(real, false) {
+            Ok(handle) => Some(Some(handle)),
+            Err(Errno::NOENT) => {
+                let parent = real.parent()?;
+                reached_without_symlinks(parent, true).ok().map(|_| None)
+            }
+            Err(_) => None,
+        }
     }
 
     /// Resolve a client argument and stat what it names (following symlinks, as
@@ -304,9 +321,9 @@ impl Vfs {
             None
         } else if real == self.root {
             Some(self.root.clone())
-        } else if let Some(handle) = reached_without_symlinks(&real, false) {
+        } else if let Some(handle) = self.fast_check(&real) {
             // The root is canonical and virtual components are plain names.
-            meta = stat.then(|| handle.metadata().ok()).flatten();
+            meta = handle.and_then(|h| stat.then(|| h.metadata().ok()).flatten());
             Some(real.clone())
         } else {
             // The target if it exists, else its folder (STOR, MKD) must be inside.
@@ -470,7 +487,8 @@ mod tests {
         assert_eq!(std::fs::read(&inner.real).unwrap(), b"x");
         let new_file = vfs.resolve(&cwd, b"inner/new-file").unwrap();
         assert_eq!(new_file.open_path(), real_root.join("pub/new-file"));
-        assert!(vfs.resolve(&cwd, b"pub/new-file").is_ok());
+        let fresh = vfs.resolve(&cwd, b"pub/new-file").unwrap();
+        assert_eq!(fresh.open_path(), real_root.join("pub/new-file"));
         assert!(matches!(
             vfs.resolve(&cwd, b"missing/new-file"),
             Err(VfsError::NotFound)
