@@ -75,6 +75,7 @@ fi
 : "${UNFTP_ROOT:=$ROOT/target/peers}" # where `cargo install unftp` puts unftp
 : "${RESTORE_PACKAGES:=1}"          # reinstall the FTP server packages found at start
 : "${RINGFTPD_AT:=first}"           # measure ringftpd first or last (alternate between runs)
+: "${BENCH_PAIRED:=0}"              # 1: ringftpd and each peer at the same time (see below)
 
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/ringftp-bench.XXXXXX)}
 DATA=$BENCH_DIR/root
@@ -89,6 +90,7 @@ CLK_TCK=$(getconf CLK_TCK)
 PASV_MIN=${BENCH_PASV%-*}
 PASV_MAX=${BENCH_PASV#*-}
 SERVER_PID=
+PAIRED_PID=
 declare -A NA=()        # server -> why it has no column
 FTP_PACKAGES=(vsftpd pure-ftpd proftpd-core)
 INSTALLED_AT_START=()
@@ -148,6 +150,7 @@ restore_packages() {
 
 cleanup() {
     stop_server
+    if [[ -n "${PAIRED_PID:-}" ]]; then SERVER_PID=$PAIRED_PID stop_server; fi
     if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
     remove_installed || true
     if [[ "$FTP_ACCOUNT_OURS" == 1 ]]; then userdel ftp 2>/dev/null || true; fi
@@ -263,7 +266,7 @@ port_of() {
 prepare_ringftpd() { [[ -z "${NA[ringftpd]:-}" ]] || { echo "${NA[ringftpd]}"; return 1; }; }
 start_ringftpd() {
     # shellcheck disable=SC2086 # RINGFTPD_ARGS is a list of flags
-    "$RINGFTPD" serve "$DATA" --listen "127.0.0.1:$RINGFTPD_PORT" --passive-ports "$BENCH_PASV" \
+    "$RINGFTPD" serve "$DATA" --listen "127.0.0.1:$RINGFTPD_PORT" --passive-ports "$PASV_MIN-$PASV_MAX" \
         --anonymous-write $RINGFTPD_ARGS >"$BENCH_DIR/ringftpd.log" 2>&1 &
     SERVER_PID=$!
 }
@@ -536,6 +539,70 @@ run_scenario() { # server id args...
     if [[ $id == upload ]]; then rm -f "$DATA"/upload/*; fi
 }
 
+# ---------------------------------------------------------------- paired runs
+# BENCH_PAIRED=1: instead of one server after another, ringftpd and one peer at a time
+# run side by side, each on half of the passive range with its own load generator, and
+# every scenario runs against both at once. On a shared machine whose speed drifts from
+# minute to minute, both then see the same machine, so the ratio of their CPU per
+# session holds still where sequential runs swing; meant for the session scenarios
+# (small, active, mixed, flash), where CPU per session is the figure that counts. Each
+# pairing's results go to RESULTS/paired-PEER, a results folder of two servers, so
+# compare_table.py and markdown_table.py read it like any other.
+run_paired() {
+    local base=$PASV_MIN half=$(( (PASV_MAX - PASV_MIN + 1) / 2 ))
+    local peer dir s id desc args rpid ppid ours theirs
+    for peer in $PEERS; do
+        dir=$RESULTS/paired-$peer
+        mkdir -p "$dir"
+        printf 'ringftpd\n%s\n' "$peer" >"$dir/servers.txt"
+        cp "$RESULTS/scenarios.txt" "$dir/scenarios.txt"
+        : >"$dir/na.txt"
+        log "ringftpd + $peer: preparing"
+        if ! prepare_ringftpd >"$BENCH_DIR/prepare-ringftpd.out" 2>&1 ||
+            ! "prepare_$peer" >"$BENCH_DIR/prepare-$peer.out" 2>&1; then
+            printf '%s\t%s\n' "$peer" "cannot be prepared" >"$dir/na.txt"
+            log "ringftpd + $peer: n/a: $(cat "$BENCH_DIR/prepare-$peer.out" | tr '\n' ' ' | cut -c1-200)"
+            remove_installed
+            continue
+        fi
+        PASV_MIN=$base PASV_MAX=$((base + half - 1)) start_ringftpd
+        rpid=$SERVER_PID
+        PASV_MIN=$((base + half)) PASV_MAX=$((base + 2 * half - 1)) "start_$peer"
+        ppid=$SERVER_PID
+        PAIRED_PID=$rpid
+        if ! wait_listening "$RINGFTPD_PORT" "$rpid" || ! wait_listening "$(port_of "$peer")" "$ppid"; then
+            printf '%s\t%s\n' "$peer" "does not start (see $BENCH_DIR/$peer.log)" >"$dir/na.txt"
+            log "ringftpd + $peer: n/a: one of them does not start"
+        else
+            for s in "${SCENARIOS[@]}"; do
+                IFS='|' read -r id desc _ args <<<"$s"
+                selected "$id" || continue
+                log "ringftpd + $peer: $desc"
+                # Two subshells, waited for by PID: the servers are jobs of this shell too.
+                # shellcheck disable=SC2086 # args is a list of words
+                (SERVER_PID=$rpid RESULTS=$dir run_scenario ringftpd "$id" $args) &
+                ours=$!
+                # shellcheck disable=SC2086
+                (SERVER_PID=$ppid RESULTS=$dir run_scenario "$peer" "$id" $args) &
+                theirs=$!
+                wait "$ours" "$theirs" || true
+                if [[ -x "$PLOT" && -s "$dir/ringftpd-$id.json" && -s "$dir/$peer-$id.json" ]]; then
+                    mkdir -p "$dir/charts"
+                    "$PLOT" "$dir/charts/$id.svg" --title "$desc, side by side" \
+                        "ringftpd=$dir/ringftpd-$id.json" "$peer=$dir/$peer-$id.json" ||
+                        log "no chart for $id"
+                fi
+            done
+        fi
+        SERVER_PID=$rpid stop_server
+        SERVER_PID=$ppid stop_server
+        SERVER_PID= PAIRED_PID=
+        remove_installed
+        log "ringftpd + $peer:"
+        python3 "$ROOT/benches/scripts/compare_table.py" "$dir" "$CLK_TCK" | tee "$dir/table.txt"
+    done
+}
+
 SERVERS=()
 [[ "$RINGFTPD_AT" == last ]] || SERVERS+=(ringftpd)
 for p in $PEERS; do
@@ -551,6 +618,11 @@ for s in "${SCENARIOS[@]}"; do
     IFS='|' read -r id desc metric _ <<<"$s"
     if selected "$id"; then echo "$id|$desc|$metric" >>"$RESULTS/scenarios.txt"; fi
 done
+
+if [[ "$BENCH_PAIRED" == 1 ]]; then
+    run_paired
+    exit 0
+fi
 
 for server in "${SERVERS[@]}"; do
     log "$server: preparing"
