@@ -231,6 +231,21 @@ fn reached_without_symlinks(path: &Path, dir: bool) -> Result<std::fs::File, Err
     Ok(std::fs::File::from(fd))
 }
 
+/// `real` checked without realpath: `Some(Some(handle))` when it exists and no symlink
+/// leads to it, `Some(None)` when it does not exist (not even as a dangling symlink) in
+/// a folder no symlink leads to (STOR, MKD), `None` when only the full resolution can
+/// tell.
+fn fast_check(real: &Path) -> Option<Option<std::fs::File>> {
+    match reached_without_symlinks(real, false) {
+        Ok(handle) => Some(Some(handle)),
+        Err(Errno::NOENT) => {
+            let parent = real.parent()?;
+            reached_without_symlinks(parent, true).ok().map(|_| None)
+        }
+        Err(_) => None,
+    }
+}
+
 /// One account's view of the filesystem.
 #[derive(Debug, Clone)]
 pub struct Vfs {
@@ -272,31 +287,17 @@ impl Vfs {
         self.resolve_virtual(&cwd.join_client(arg)?)
     }
 
-    /// `real` checked without realpath: `Some(handle)` when it exists and no symlink
-    /// leads to it, `Some(None)` when it does not exist (not even as a dangling
-    /// symlink) in a folder no symlink leads to (STOR, MKD), `None` when only the full
-    /// resolution can tell.
-    fn fast_check(&self, real: &Path) -> Option<Option<std::fs::File>> {
-        match reached_without_symlinks(real, false) {
-            Ok(handle) => Some(Some(handle)),
-            Err(Errno::NOENT) => {
-                let parent = real.parent()?;
-                reached_without_symlinks(parent, true).ok().map(|_| None)
-            }
-            Err(_) => None,
-        }
-    }
-
     /// Resolve a client argument and stat what it names (following symlinks, as
     /// [`Vfs::metadata`]); the stat comes from the resolution's own handle when it had
-    /// one. Err only when the path cannot be resolved at all.
+    /// one, and a name the check found missing is not looked up again. Err only when
+    /// the path cannot be resolved at all.
     pub fn resolve_with_metadata(
         &self,
         cwd: &VirtualPath,
         arg: &[u8],
     ) -> Result<(Resolved, Result<Metadata, VfsError>), VfsError> {
         let (resolved, meta) = self.resolve_checked(&cwd.join_client(arg)?, true)?;
-        let meta = meta.map_or_else(|| self.metadata(&resolved), Ok);
+        let meta = meta.unwrap_or_else(|| self.metadata(&resolved));
         Ok((resolved, meta))
     }
 
@@ -305,13 +306,13 @@ impl Vfs {
         self.resolve_checked(v, false).map(|(resolved, _)| resolved)
     }
 
-    /// [`Vfs::resolve_virtual`], plus the metadata when `stat` is asked and the check
-    /// held a handle to stat through.
+    /// [`Vfs::resolve_virtual`], plus, when `stat` is asked, the metadata the check
+    /// found out on the way: through its handle, or that the name does not exist.
     fn resolve_checked(
         &self,
         v: &VirtualPath,
         stat: bool,
-    ) -> Result<(Resolved, Option<Metadata>), VfsError> {
+    ) -> Result<(Resolved, Option<Result<Metadata, VfsError>>), VfsError> {
         let mut real = self.root.clone();
         for c in v.components() {
             real.push(OsStr::from_bytes(c));
@@ -321,9 +322,14 @@ impl Vfs {
             None
         } else if real == self.root {
             Some(self.root.clone())
-        } else if let Some(handle) = self.fast_check(&real) {
+        } else if let Some(handle) = fast_check(&real) {
             // The root is canonical and virtual components are plain names.
-            meta = handle.and_then(|h| stat.then(|| h.metadata().ok()).flatten());
+            if stat {
+                meta = Some(match handle {
+                    Some(h) => h.metadata().map_err(VfsError::from),
+                    None => Err(VfsError::NotFound),
+                });
+            }
             Some(real.clone())
         } else {
             // The target if it exists, else its folder (STOR, MKD) must be inside.
