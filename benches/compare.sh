@@ -550,7 +550,7 @@ run_scenario() { # server id args...
 # compare_table.py and markdown_table.py read it like any other.
 run_paired() {
     local base=$PASV_MIN half=$(( (PASV_MAX - PASV_MIN + 1) / 2 ))
-    local peer dir s id desc args rpid ppid ours theirs
+    local peer dir s id desc args rpid ppid ours theirs reason
     for peer in $PEERS; do
         dir=$RESULTS/paired-$peer
         mkdir -p "$dir"
@@ -560,8 +560,10 @@ run_paired() {
         log "ringftpd + $peer: preparing"
         if ! prepare_ringftpd >"$BENCH_DIR/prepare-ringftpd.out" 2>&1 ||
             ! "prepare_$peer" >"$BENCH_DIR/prepare-$peer.out" 2>&1; then
-            printf '%s\t%s\n' "$peer" "cannot be prepared" >"$dir/na.txt"
-            log "ringftpd + $peer: n/a: $(cat "$BENCH_DIR/prepare-$peer.out" | tr '\n' ' ' | cut -c1-200)"
+            reason=$(cat "$BENCH_DIR/prepare-ringftpd.out" "$BENCH_DIR/prepare-$peer.out" 2>/dev/null |
+                tr '\n' ' ' | cut -c1-300)
+            printf '%s\t%s\n' "$peer" "${reason:-cannot be prepared}" >"$dir/na.txt"
+            log "ringftpd + $peer: n/a: ${reason:-cannot be prepared}"
             remove_installed
             continue
         fi

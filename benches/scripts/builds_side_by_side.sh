@@ -11,6 +11,8 @@
 #   e.g. benches/scripts/builds_side_by_side.sh /tmp/ringftpd-before target/release/ringftpd 6
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=benches/scripts/small_files.sh
+source benches/scripts/small_files.sh
 [[ $# -ge 2 ]] || { echo "usage: $0 BIN_A BIN_B [ROUNDS] [RATE] [DURATION]" >&2; exit 2; }
 bin_a=$1 bin_b=$2 rounds=${3:-6} rate=${4:-2500} duration=${5:-8s}
 for b in "$bin_a" "$bin_b"; do [[ -x "$b" ]] || { echo "$b: not an executable" >&2; exit 2; }; done
@@ -23,14 +25,7 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-mkdir -p "$dir/root/small"
-python3 - "$dir/root/small" <<'PY'
-import os, sys
-for i in range(1000):
-    with open(os.path.join(sys.argv[1], f"s{i:05}.bin"), "wb") as f:
-        f.write(os.urandom(4096))
-PY
-(cd "$dir/root" && ls small | sed 's|^|small/|') >"$dir/small.txt"
+make_small_files "$dir/root" 1000 "$dir/small.txt"
 
 ticks() { # pid -> utime + stime in clock ticks
     local stat

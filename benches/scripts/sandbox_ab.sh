@@ -6,6 +6,8 @@
 # the medians. Usage: benches/scripts/sandbox_ab.sh [ROUNDS] [DURATION]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=benches/scripts/small_files.sh
+source benches/scripts/small_files.sh
 rounds=${1:-3}
 duration=${2:-20s}
 [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -q -p ringftpd -p ringftp-load
@@ -16,14 +18,7 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-mkdir -p "$dir/root/small"
-python3 - "$dir/root/small" <<'PY'
-import os, sys
-for i in range(2000):
-    with open(os.path.join(sys.argv[1], f"s{i:05}.bin"), "wb") as f:
-        f.write(os.urandom(4096))
-PY
-(cd "$dir/root" && ls small | sed 's|^|small/|') >"$dir/small.txt"
+make_small_files "$dir/root" 2000 "$dir/small.txt"
 for mode in on off; do
     printf '[sandbox]\nenabled = %s\n' "$([[ $mode == on ]] && echo true || echo false)" >"$dir/$mode.toml"
     mkfifo "$dir/$mode.out"
