@@ -221,10 +221,14 @@ async fn drain_pipe(
                 in_pipe -= n;
                 moved.add(n);
                 if in_pipe > 0 {
-                    // A fast socket takes a pipe in a few splices without a wait: let the
-                    // worker's other sessions have a turn between them, so a command
-                    // that arrives meanwhile is not answered only after a whole pipe.
-                    tokio::task::yield_now().await;
+                    // The socket took less than the pipe held: it is full (its unsent
+                    // bytes reached `unsent_max`), so wait until it drains rather than
+                    // try again at once. A slow client's socket is full after every
+                    // refill, and the immediate retry was a splice failing with EAGAIN
+                    // per refill. A fast socket's wait ends in the same loop turn, and
+                    // the worker's other sessions get theirs meanwhile, so a command that
+                    // arrives is not answered only after a whole pipe.
+                    uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
