@@ -22,6 +22,7 @@ use crate::sys;
 use crate::transfer::{lost, Announce, Moved, CHUNK};
 use crate::uring_ops;
 use crate::worker::Worker;
+use crate::writable::Writable;
 
 /// The first read of a file that is not in the page cache asks the disk for this much,
 /// the second for `SECOND_DISK_READ`, each later one for twice the one before, up to a
@@ -126,6 +127,7 @@ pub(crate) async fn send_file(
         }
     };
     let mut spare: Option<PooledPipe> = None;
+    let mut writable = Writable::new(sock);
     let mut in_pipe = fill(&current, offset).await?;
     let mut pos = offset + in_pipe as u64;
     while in_pipe > 0 {
@@ -136,7 +138,7 @@ pub(crate) async fn send_file(
                 // chunk waits in its pipe.
                 let drain = async {
                     moved.pace_chunk(in_pipe, pos == size).await?;
-                    drain_pipe(&current, sock, in_pipe, moved).await
+                    drain_pipe(&current, sock, &mut writable, in_pipe, moved).await
                 };
                 let (filled, drained) = tokio::join!(fill(&next, pos), drain);
                 drained?;
@@ -146,7 +148,7 @@ pub(crate) async fn send_file(
             None => {
                 moved.pace_chunk(in_pipe, pos == size).await?;
                 let started = Instant::now();
-                drain_pipe(&current, sock, in_pipe, moved).await?;
+                drain_pipe(&current, sock, &mut writable, in_pipe, moved).await?;
                 // The short first chunk (the one that started at `offset`) fits the
                 // socket at once: it says nothing of the client's speed.
                 let first_chunk = pos - offset == in_pipe as u64;
@@ -207,7 +209,8 @@ fn drains_fast(bytes: usize, took: std::time::Duration) -> bool {
 /// Move `len` bytes from a pipe into the socket, waiting for writability as needed.
 async fn drain_pipe(
     pipe: &Pipe,
-    sock: &Rc<TcpStream>,
+    sock: &TcpStream,
+    writable: &mut Writable,
     len: usize,
     moved: &Moved<'_>,
 ) -> Result<(), TransferFailure> {
@@ -221,18 +224,17 @@ async fn drain_pipe(
                 in_pipe -= n;
                 moved.add(n);
                 if in_pipe > 0 {
-                    // The socket took less than the pipe held: it is full (its unsent
-                    // bytes reached `unsent_max`), so wait until it drains rather than
-                    // try again at once. A slow client's socket is full after every
-                    // refill, and the immediate retry was a splice failing with EAGAIN
-                    // per refill. A fast socket's wait ends in the same loop turn, and
-                    // the worker's other sessions get theirs meanwhile, so a command that
-                    // arrives is not answered only after a whole pipe.
-                    uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;
+                    // The socket took less than the pipe held: mostly it is full (its
+                    // unsent bytes reached `unsent_max`), so wait until it drains rather
+                    // than try again at once (a slow client's socket is full after every
+                    // refill, and the retry was a splice failing with EAGAIN each time).
+                    // Either way the worker's other sessions get a turn first, so a
+                    // command that arrives is not answered only after a whole pipe.
+                    writable.after_short_write().await.map_err(lost)?;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                uring_ops::poll(sock, libc::POLLOUT).await.map_err(lost)?;
+                writable.after_full().await.map_err(lost)?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(lost(e)),

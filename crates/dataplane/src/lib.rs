@@ -30,6 +30,7 @@ pub mod transfer;
 pub mod transfer_log;
 pub mod uring_ops;
 pub mod worker;
+mod writable;
 
 pub use config::EngineConfig;
 pub use worker::{BoundEngine, Engine, EngineError, RunState};

@@ -247,3 +247,19 @@ pub fn read_ahead(file: BorrowedFd<'_>, offset: u64, len: u64) {
         rustix::fs::Advice::WillNeed,
     );
 }
+
+/// True if a socket has room for more bytes now (poll(2) with no wait, POLLOUT). For a
+/// TCP socket without room the kernel also marks it as waiting for room
+/// (SOCK_NOSPACE), so the wake-up that room brings is then sure to come.
+pub fn has_room_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+    let no_wait = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(&mut fds, Some(&no_wait))?;
+    Ok(fds[0]
+        .revents()
+        .intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP))
+}
