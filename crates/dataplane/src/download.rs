@@ -107,17 +107,13 @@ pub(crate) async fn send_file(
                     Err(_) => return Err(TransferFailure::Local),
                 }
             }
-            // From the disk (or not known to be cached): short reads first. From the
-            // second read on, the next chunks are asked for too, so the disk reads them
-            // while this one is sent (one chunk read at a time left the disk idle
-            // between reads); the first read goes alone, for the first byte's sake.
-            let first = disk_read.get() == FIRST_DISK_READ;
+            // From the disk (or not known to be cached): short reads first, then
+            // larger ones. What lies ahead is left to the kernel's own read-ahead,
+            // which keeps the disk busy while a chunk is sent and reads into large
+            // folios; asking for the next chunks with POSIX_FADV_WILLNEED (order-0
+            // pages) cost twice the CPU per GiB and delayed other files' first bytes.
             let want = want.min(disk_read.get());
             disk_read.set(next_disk_read(disk_read.get()));
-            if !first {
-                let ahead = READ_AHEAD_CHUNKS * chunk;
-                sys::read_ahead(file.as_fd(), pos + u64::from(want), ahead);
-            }
             match uring_ops::splice(file, Some(pos), &write_end, None, want).await {
                 // The file shrank under us: fail rather than send a short file as complete.
                 Ok(0) => Err(TransferFailure::Local),
@@ -192,10 +188,6 @@ fn next_disk_read(read: u32) -> u32 {
         read.saturating_mul(2)
     }
 }
-
-/// Chunks of a file not in the page cache that are asked from the disk ahead of the
-/// one being read.
-const READ_AHEAD_CHUNKS: u64 = 2;
 
 /// A client that takes bytes at least this fast gets a second pipe for reading ahead;
 /// below it, reading the next chunk while the socket waits gains nothing.

@@ -236,18 +236,6 @@ pub fn tcp_rtt(fd: BorrowedFd<'_>) -> io::Result<std::time::Duration> {
     Ok(std::time::Duration::from_micros(u64::from(info.tcpi_rtt)))
 }
 
-/// Ask the kernel to start reading `len` bytes of `file` at `offset` into the page
-/// cache (POSIX_FADV_WILLNEED). It starts the reads and returns without waiting for
-/// them; a refusal only loses the head start, so it is ignored.
-pub fn read_ahead(file: BorrowedFd<'_>, offset: u64, len: u64) {
-    let _ = rustix::fs::fadvise(
-        file,
-        offset,
-        std::num::NonZeroU64::new(len),
-        rustix::fs::Advice::WillNeed,
-    );
-}
-
 /// True if a socket has room for more bytes now (poll(2) with no wait, POLLOUT). For a
 /// TCP socket without room the kernel also marks it as waiting for room
 /// (SOCK_NOSPACE), so the wake-up that room brings is then sure to come.
