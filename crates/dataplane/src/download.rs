@@ -109,9 +109,10 @@ pub(crate) async fn send_file(
             }
             // From the disk (or not known to be cached): short reads first, then
             // larger ones. What lies ahead is left to the kernel's own read-ahead,
-            // which keeps the disk busy while a chunk is sent and reads into large
-            // folios; asking for the next chunks with POSIX_FADV_WILLNEED (order-0
-            // pages) cost twice the CPU per GiB and delayed other files' first bytes.
+            // which keeps the disk busy while a chunk is sent (and reads partly into
+            // large folios, where POSIX_FADV_WILLNEED reads single pages): asking for
+            // the next chunks with WILLNEED cost twice the CPU per GiB, moved cold
+            // files more slowly and delayed other files' first bytes.
             let want = want.min(disk_read.get());
             disk_read.set(next_disk_read(disk_read.get()));
             match uring_ops::splice(file, Some(pos), &write_end, None, want).await {
