@@ -67,6 +67,7 @@ fi
 : "${BENCH_ONLY:=}"                 # comma-separated scenario ids to run (default: all)
 : "${LOAD_FLAGS=--no-pin}"          # extra ringftp-load flags for every scenario
 : "${RINGFTPD_ARGS:=}"              # extra `ringftpd serve` flags, e.g. "--config tuned.toml"
+: "${RINGFTPD_BIN:=}"               # another ringftpd build to measure (default: target/release)
 # --no-pin: the load generator shares the cores with the server under test. Pinned, its
 # threads collide with ringftpd's pinned workers (single stream: 1,650-2,450 MiB/s
 # pinned vs 2,300-3,250 unpinned, same server) while the scheduler moves them away from
@@ -77,6 +78,8 @@ fi
 : "${RINGFTPD_AT:=first}"           # measure ringftpd first or last (alternate between runs)
 : "${BENCH_PAIRED:=0}"              # 1: ringftpd and each peer at the same time (see below)
 
+[[ -z "$RINGFTPD_BIN" || -x "$RINGFTPD_BIN" ]] ||
+    { echo "RINGFTPD_BIN=$RINGFTPD_BIN: not an executable" >&2; exit 2; }
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/ringftp-bench.XXXXXX)}
 DATA=$BENCH_DIR/root
 RESULTS=$BENCH_DIR/results
@@ -85,7 +88,7 @@ mkdir -p "$DATA" "$RESULTS" "$BENCH_DIR/empty" "$BENCH_CHARTS"
 
 LOAD=$ROOT/target/release/ringftp-load
 PLOT=$ROOT/target/release/ringftp-plot
-RINGFTPD=$ROOT/target/release/ringftpd
+RINGFTPD=${RINGFTPD_BIN:-$ROOT/target/release/ringftpd}
 CLK_TCK=$(getconf CLK_TCK)
 PASV_MIN=${BENCH_PASV%-*}
 PASV_MAX=${BENCH_PASV#*-}
