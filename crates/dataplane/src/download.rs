@@ -135,7 +135,7 @@ pub(crate) async fn send_file(
                 // chunk waits in its pipe.
                 let drain = async {
                     moved.pace_chunk(in_pipe, pos == size).await?;
-                    drain_pipe(&current, sock, &mut writable, in_pipe, moved).await
+                    drain_pipe(&current, &mut writable, in_pipe, moved).await
                 };
                 let (filled, drained) = tokio::join!(fill(&next, pos), drain);
                 drained?;
@@ -145,7 +145,7 @@ pub(crate) async fn send_file(
             None => {
                 moved.pace_chunk(in_pipe, pos == size).await?;
                 let started = Instant::now();
-                drain_pipe(&current, sock, &mut writable, in_pipe, moved).await?;
+                drain_pipe(&current, &mut writable, in_pipe, moved).await?;
                 // The short first chunk (the one that started at `offset`) fits the
                 // socket at once: it says nothing of the client's speed.
                 let first_chunk = pos - offset == in_pipe as u64;
@@ -199,10 +199,9 @@ fn drains_fast(bytes: usize, took: std::time::Duration) -> bool {
     took.as_secs_f64() * READ_AHEAD_RATE <= bytes as f64
 }
 
-/// Move `len` bytes from a pipe into the socket, waiting for writability as needed.
+/// Move `len` bytes from a pipe into `writable`'s socket, waiting for room as needed.
 async fn drain_pipe(
     pipe: &Pipe,
-    sock: &TcpStream,
     writable: &mut Writable,
     len: usize,
     moved: &Moved<'_>,
@@ -211,7 +210,8 @@ async fn drain_pipe(
     while in_pipe > 0 {
         // The socket side never blocks (both ends are non-blocking), so a direct
         // splice avoids an io-wq round trip; only the disk side goes through io_uring.
-        match sys::splice_nonblocking(pipe.read.as_fd(), None, sock.as_fd(), in_pipe) {
+        let sock = writable.socket().as_fd();
+        match sys::splice_nonblocking(pipe.read.as_fd(), None, sock, in_pipe) {
             Ok(0) => return Err(TransferFailure::ConnectionLost),
             Ok(n) => {
                 in_pipe -= n;

@@ -18,7 +18,7 @@ use tokio::io::Interest;
 
 use crate::sys;
 
-/// Waits for a data socket to become writable after a write found it full.
+/// A data socket, and the wait for it to become writable after a write found it full.
 pub(crate) struct Writable {
     sock: Rc<TcpStream>,
     registration: Option<AsyncFd<Rc<TcpStream>>>,
@@ -30,6 +30,11 @@ impl Writable {
             sock: Rc::clone(sock),
             registration: None,
         }
+    }
+
+    /// The socket to write to.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.sock
     }
 
     /// After a write the socket took only part of: resolves once there is room again.
