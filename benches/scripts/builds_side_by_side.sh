@@ -21,10 +21,11 @@ source benches/scripts/small_files.sh
 [[ $# -ge 2 ]] || { echo "usage: $0 BIN_A BIN_B [ROUNDS] [RATE] [DURATION]" >&2; exit 2; }
 scenario=${SCENARIO:-small}
 case $scenario in
-small) bin_a=$1 bin_b=$2 rounds=${3:-6} rate=${4:-2500} duration=${5:-8s} ;;
-wan) bin_a=$1 bin_b=$2 rounds=${3:-4} rate=${4:-600} duration=${5:-20s} ;;
+small) rounds=${3:-6} rate=${4:-2500} duration=${5:-8s} ;;
+wan) rounds=${3:-4} rate=${4:-600} duration=${5:-20s} ;;
 *) echo "SCENARIO is small or wan, not $scenario" >&2; exit 2 ;;
 esac
+bin_a=$1 bin_b=$2
 for b in "$bin_a" "$bin_b"; do [[ -x "$b" ]] || { echo "$b: not an executable" >&2; exit 2; }; done
 [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -q -p ringftp-load
 load=target/release/ringftp-load
