@@ -11,8 +11,12 @@ use crate::pacing::Pace;
 use crate::plot::{self, Latency, PlotError};
 use crate::runner::{Load, RunConfig, Stop};
 use crate::scenario::{DataMode, Scenario, ScenarioError};
+use crate::sockets::DataSocketOptions;
 use crate::source_addrs::{SourceError, SourcePool};
 use crate::units::{parse_duration, parse_rate, parse_size, UnitError};
+
+/// What Linux takes for TCP_MAXSEG (TCP_MIN_MSS to MAX_TCP_WINDOW).
+const MSS_RANGE: std::ops::RangeInclusive<u32> = 88..=32767;
 
 /// FTP load generator: drives many concurrent active and passive sessions against an FTP
 /// server and reports per-phase latency percentiles, throughput and errors.
@@ -153,6 +157,12 @@ pub struct Args {
     #[arg(long, value_name = "BYTES")]
     pub rcvbuf: Option<String>,
 
+    /// Largest TCP segment data connections announce (TCP_MAXSEG, 88 to 32767), e.g.
+    /// `1448` for a client on an Ethernet path; set before connecting. On loopback
+    /// segments are otherwise 64 KiB, so a slow reader's window opens in 64 KiB steps.
+    #[arg(long, value_name = "BYTES")]
+    pub mss: Option<u32>,
+
     /// When --duration ends, close transfers still running and count their sessions as
     /// cut (their achieved rates still count) instead of waiting --timeout for them.
     #[arg(long)]
@@ -221,6 +231,8 @@ pub enum CliError {
     Speedup,
     #[error("--plot: {0}")]
     Plot(#[from] PlotError),
+    #[error("--mss must be from 88 to 32767 (what Linux takes for TCP_MAXSEG), got {0}")]
+    Mss(u32),
     #[error("--plot-latency must be first-byte or session, got `{0}`")]
     PlotLatency(String),
     #[error("--read-rate, --write-rate and --cut-at-end apply to plain data connections, not with --tls")]
@@ -252,7 +264,7 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsClient>,
     pub read_pace: Option<Pace>,
     pub write_pace: Option<Pace>,
-    pub rcvbuf: Option<usize>,
+    pub data_socket: DataSocketOptions,
     pub cut_at_end: bool,
     pub timeline: bool,
     pub plot: Option<PathBuf>,
@@ -352,6 +364,11 @@ impl Args {
                 n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
             },
         };
+        if let Some(mss) = self.mss {
+            if !MSS_RANGE.contains(&mss) {
+                return Err(CliError::Mss(mss));
+            }
+        }
         if let Some(p) = &self.plot {
             plot::format_of(p)?;
         }
@@ -420,7 +437,10 @@ impl Args {
             tls,
             read_pace,
             write_pace,
-            rcvbuf,
+            data_socket: DataSocketOptions {
+                rcvbuf,
+                mss: self.mss,
+            },
             cut_at_end: self.cut_at_end,
             timeline: self.timeline || self.plot.is_some(),
             plot: self.plot,
@@ -492,12 +512,24 @@ mod tests {
     fn rates_buffers_and_charts() {
         let c = config(
             "127.0.0.1:2121 retr /f --read-rate 256KiB/s --write-rate 1MB --rcvbuf 64KiB \
-             --cut-at-end --plot run.svg",
+             --mss 1448 --cut-at-end --plot run.svg",
         )
         .unwrap();
         assert_eq!(c.read_pace, Some(Pace::new(256 * 1024)));
         assert_eq!(c.write_pace, Some(Pace::new(1_000_000)));
-        assert_eq!(c.rcvbuf, Some(64 * 1024));
+        assert_eq!(
+            c.data_socket,
+            DataSocketOptions {
+                rcvbuf: Some(64 * 1024),
+                mss: Some(1448)
+            }
+        );
+        for bad in ["87", "32768"] {
+            assert!(matches!(
+                config(&format!("127.0.0.1:2121 retr /f --mss {bad}")),
+                Err(CliError::Mss(_))
+            ));
+        }
         assert!(c.cut_at_end && c.timeline);
         assert_eq!(c.plot_latency, Latency::FirstByte);
         assert_eq!(

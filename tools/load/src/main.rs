@@ -119,7 +119,7 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
         ),
         read_pace: config.read_pace,
         write_pace: config.write_pace,
-        rcvbuf: config.rcvbuf,
+        data_socket: config.data_socket,
         cut_at_end: config.cut_at_end,
     });
 

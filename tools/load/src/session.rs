@@ -69,8 +69,8 @@ pub struct Plan {
     pub read_pace: Option<Pace>,
     /// Cap on how fast each session writes its uploads.
     pub write_pace: Option<Pace>,
-    /// SO_RCVBUF of data sockets (set before connect or listen, so the window follows it).
-    pub rcvbuf: Option<usize>,
+    /// Receive buffer and segment size of data sockets (set before connect or listen).
+    pub data_socket: sockets::DataSocketOptions,
     /// Close transfers still running when the duration ends, counting them as cut.
     pub cut_at_end: bool,
 }
@@ -464,13 +464,13 @@ async fn open_data(
             let port = passive_port(ctl, p, epsv_ok).await?;
             let stream = bounded(
                 plan.timeout,
-                sockets::connect_data(SocketAddr::new(peer, port), local_ip, plan.rcvbuf),
+                sockets::connect_data(SocketAddr::new(peer, port), local_ip, plan.data_socket),
             )
             .await?;
             Ok(Data::Connected(stream))
         }
         SessionMode::Active(a) => {
-            let listener = sockets::listen(local_ip, plan.rcvbuf)?;
+            let listener = sockets::listen(local_ip, plan.data_socket)?;
             let addr = listener.local_addr()?;
             let command = match a {
                 Active::Port => format!(

@@ -28,31 +28,51 @@ fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
     )?)
 }
 
-/// Connects to `target`, from `source` when given (port chosen at connect time).
-pub async fn connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
-    connect_with(target, source, None).await
+/// What a data socket is given before it connects or listens, as a client on a given
+/// link would have it. Both are set before the handshake, which announces them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataSocketOptions {
+    /// SO_RCVBUF: the receive window follows it.
+    pub rcvbuf: Option<usize>,
+    /// TCP_MAXSEG: the largest segment the server may send. On loopback segments are
+    /// otherwise 64 KiB, so a slow reader's window opens in 64 KiB steps, where a
+    /// client on an Ethernet path (1,448 bytes) opens it almost byte by byte.
+    pub mss: Option<u32>,
 }
 
-/// Connects a data connection from `source`, with `rcvbuf` as its receive buffer when
-/// given. The size is set before connecting, so the window scale the handshake
-/// announces matches it, as on a client with that buffer.
+impl DataSocketOptions {
+    fn apply(&self, socket: &Socket) -> io::Result<()> {
+        if let Some(size) = self.rcvbuf {
+            socket.set_recv_buffer_size(size)?;
+        }
+        if let Some(mss) = self.mss {
+            socket.set_tcp_mss(mss)?;
+        }
+        Ok(())
+    }
+}
+
+/// Connects to `target`, from `source` when given (port chosen at connect time).
+pub async fn connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    connect_with(target, source, DataSocketOptions::default()).await
+}
+
+/// Connects a data connection from `source`, with `options` set before connecting.
 pub async fn connect_data(
     target: SocketAddr,
     source: IpAddr,
-    rcvbuf: Option<usize>,
+    options: DataSocketOptions,
 ) -> io::Result<TcpStream> {
-    connect_with(target, Some(source), rcvbuf).await
+    connect_with(target, Some(source), options).await
 }
 
 async fn connect_with(
     target: SocketAddr,
     source: Option<IpAddr>,
-    rcvbuf: Option<usize>,
+    options: DataSocketOptions,
 ) -> io::Result<TcpStream> {
     let socket = new_socket(&target)?;
-    if let Some(size) = rcvbuf {
-        socket.set_recv_buffer_size(size)?;
-    }
+    options.apply(&socket)?;
     if let Some(ip) = source {
         if ip.is_ipv4() {
             set_bind_address_no_port(&socket)?;
@@ -68,13 +88,11 @@ async fn connect_with(
 }
 
 /// Listens on `ip` at an ephemeral port, for the server's active-mode data connection;
-/// the accepted connection inherits `rcvbuf` when given.
-pub fn listen(ip: IpAddr, rcvbuf: Option<usize>) -> io::Result<TcpListener> {
+/// the accepted connection inherits `options`.
+pub fn listen(ip: IpAddr, options: DataSocketOptions) -> io::Result<TcpListener> {
     let addr = SocketAddr::new(ip, 0);
     let socket = new_socket(&addr)?;
-    if let Some(size) = rcvbuf {
-        socket.set_recv_buffer_size(size)?;
-    }
+    options.apply(&socket)?;
     socket.bind(&addr.into())?;
     socket.listen(8)?;
     TcpListener::from_std(socket.into())
@@ -92,7 +110,11 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let listener = listen("127.0.0.1".parse().unwrap(), Some(64 * 1024)).unwrap();
+            let options = DataSocketOptions {
+                rcvbuf: Some(64 * 1024),
+                mss: Some(1448),
+            };
+            let listener = listen("127.0.0.1".parse().unwrap(), options).unwrap();
             let target = listener.local_addr().unwrap();
             let source: IpAddr = "127.0.0.3".parse().unwrap();
             let (client, server) = tokio::join!(connect(target, Some(source)), listener.accept());
@@ -106,6 +128,10 @@ mod tests {
                 (64 * 1024..=128 * 1024).contains(&server_buf),
                 "{server_buf}"
             );
+            // The listener's accepted socket announced 1,448: the client sends no larger
+            // segments (on loopback it would otherwise send 65,483-byte ones).
+            let client_mss = socket2::SockRef::from(&client).tcp_mss().unwrap();
+            assert!(client_mss <= 1448, "{client_mss}");
             client.write_all(b"hi").await.unwrap();
             let mut buf = [0u8; 2];
             server.read_exact(&mut buf).await.unwrap();
