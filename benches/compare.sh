@@ -46,7 +46,15 @@ fi
 : "${BENCH_WAN10K_SESSIONS:=10000}" # wan10k: slow readers at once
 : "${BENCH_WAN10K_RATE:=50KiB}"
 : "${BENCH_WAN10K_DURATION:=60s}"
-: "${BENCH_WAN10K_RAMP:=20s}"
+# wan10k's ramp-up: a third of the run (20 s of 60), so every session reads for at least
+# two thirds of it; a session started just before the cut is rated on its start alone.
+if [[ -z "${BENCH_WAN10K_RAMP:-}" ]]; then
+    if [[ $BENCH_WAN10K_DURATION =~ ^([0-9]+)s$ ]]; then
+        BENCH_WAN10K_RAMP=$((BASH_REMATCH[1] / 3))s
+    else
+        BENCH_WAN10K_RAMP=20s
+    fi
+fi
 : "${BENCH_WAN10K_RCVBUF:=32KiB}"
 : "${BENCH_FLASH_RATE:=500}"        # flash: new sessions per second (open loop)
 : "${BENCH_FLASH_DURATION:=20s}"
