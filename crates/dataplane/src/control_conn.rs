@@ -23,7 +23,7 @@ use ringftp_control::policy::SessionPermit;
 use ringftp_control::reply::Reply;
 use ringftp_control::session::{Action, Event, Session, Step};
 use rustls::ServerConfig;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::sleep_until;
 use tracing::debug;
@@ -31,6 +31,7 @@ use tracing::debug;
 use crate::cancel::{CancelReason, CancelToken};
 use crate::command_rate::CommandRate;
 use crate::data_channel::{DataChannel, PassiveListener};
+use crate::local_channel::{self, Receiver, Sender, UnboundedSender};
 use crate::metrics::bump;
 use crate::net;
 use crate::rate_limit::SessionBuckets;
@@ -118,8 +119,8 @@ pub async fn serve(
         Security::ImplicitTls => tls::current(&worker.config.tls).map(|t| t.for_session()),
     };
     let implicit = session_tls.as_ref().map(|t| t.control.clone());
-    let (line_tx, line_rx) = mpsc::channel(8);
-    let (upgrade_tx, upgrade_rx) = mpsc::unbounded_channel();
+    let (line_tx, line_rx) = local_channel::bounded(8);
+    let (upgrade_tx, upgrade_rx) = local_channel::unbounded();
     let reader = tokio_uring::spawn(read_lines(
         ctrl.clone(),
         worker.clone(),
@@ -127,7 +128,7 @@ pub async fn serve(
         upgrade_rx,
         implicit,
     ));
-    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = local_channel::unbounded();
     let session = Session::new(worker.config.session_config(), peer, dialled);
     let mut conn = Connection {
         worker: worker.clone(),
@@ -183,7 +184,7 @@ async fn secure_reader(
     ctrl: &Rc<TcpStream>,
     worker: &Worker,
     config: Arc<ServerConfig>,
-    tx: &mpsc::Sender<Input>,
+    tx: &Sender<Input>,
 ) -> Option<Rc<TlsStream>> {
     let Some(stream) = start_tls(ctrl, worker, config).await else {
         let _ = tx.send(Input::TlsFailed).await;
@@ -212,8 +213,8 @@ async fn start_tls(
 async fn read_lines(
     ctrl: Rc<TcpStream>,
     worker: Rc<Worker>,
-    tx: mpsc::Sender<Input>,
-    mut upgrades: mpsc::UnboundedReceiver<Upgrade>,
+    tx: Sender<Input>,
+    mut upgrades: Receiver<Upgrade>,
     implicit: Option<Arc<ServerConfig>>,
 ) {
     let max_line = worker.config.max_line;
@@ -306,21 +307,21 @@ struct Connection {
     announce: IpAddr,
     data: Option<DataChannel>,
     transfer: Option<RunningTransfer>,
-    event_tx: mpsc::UnboundedSender<Event>,
+    event_tx: UnboundedSender<Event>,
     /// The session's bandwidth-cap buckets, kept across its transfers.
     rate: Rc<SessionBuckets>,
     /// The control connection's TLS layer, once the handshake is done.
     tls: Option<Rc<TlsStream>>,
     /// This session's TLS settings (its own session cache), once TLS was asked for.
     session_tls: Option<SessionTls>,
-    upgrades: mpsc::UnboundedSender<Upgrade>,
+    upgrades: UnboundedSender<Upgrade>,
 }
 
 impl Connection {
     async fn run(
         &mut self,
-        mut lines: mpsc::Receiver<Input>,
-        mut events: mpsc::UnboundedReceiver<Event>,
+        mut lines: Receiver<Input>,
+        mut events: Receiver<Event>,
         security: Security,
     ) {
         if security == Security::ImplicitTls && !self.await_tls(&mut lines).await {
@@ -488,7 +489,7 @@ impl Connection {
     }
 
     /// Wait for the reader's TLS handshake; false if it failed (close).
-    async fn await_tls(&mut self, lines: &mut mpsc::Receiver<Input>) -> bool {
+    async fn await_tls(&mut self, lines: &mut Receiver<Input>) -> bool {
         match lines.recv().await {
             Some(Input::Secured(stream)) => {
                 self.tls = Some(stream);

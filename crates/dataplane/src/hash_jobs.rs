@@ -11,9 +11,10 @@ use std::sync::{Arc, LazyLock};
 
 use ringftp_control::digest::{digest_file, DigestCache, DigestKey};
 use ringftp_control::session::Event;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Semaphore;
 use tracing::debug;
+
+use crate::local_channel::UnboundedSender;
 
 /// Digests a worker computes at once; more requests wait for a slot.
 pub const HASH_JOBS_PER_WORKER: usize = 1;

@@ -17,6 +17,7 @@ mod download;
 pub mod files;
 pub mod hash_jobs;
 pub mod listing_chunks;
+pub mod local_channel;
 pub mod metrics;
 pub mod net;
 pub mod page_cache;

@@ -20,7 +20,6 @@ use ringftp_control::session::{
     DataProtection, Event, StoreMode, TransferFailure, TransferKind, TransferRequest,
 };
 use rustix::fs::OFlags;
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
 
 use crate::cancel::{CancelReason, CancelToken};
@@ -28,6 +27,7 @@ use crate::data_channel::{establish, DataChannel};
 use crate::download::{self, send_ascii, send_file};
 use crate::files::{self, Folder};
 use crate::listing_chunks::ListingChunks;
+use crate::local_channel::UnboundedSender;
 use crate::metrics::bump;
 use crate::net;
 use crate::rate_limit::{self, Flow, Pacer, SessionBuckets, SocketPacing, UserClass};
