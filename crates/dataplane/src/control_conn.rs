@@ -150,7 +150,7 @@ pub async fn serve(
     conn.finish().await;
     if let Some(tls) = conn.tls.take() {
         // close_notify, briefly: a client that stopped reading does not hold us.
-        let _ = tokio::time::timeout(Duration::from_secs(2), tls.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), Box::pin(tls.close())).await;
     }
     // The reader may wait for an AUTH TLS answer: dropping the sender ends that.
     drop(conn);
@@ -318,20 +318,25 @@ struct Connection {
 }
 
 impl Connection {
+    /// Serve commands and events until the session ends. What runs once per command or
+    /// event, or once at all (a reply, a command, a TLS handshake), is awaited boxed:
+    /// inline, the deepest of those futures sized this one, and every session, idle or
+    /// reading slowly, kept about 1.2 KiB of it for its whole life; boxed, the space is
+    /// taken only while the command runs.
     async fn run(
         &mut self,
         mut lines: Receiver<Input>,
         mut events: Receiver<Event>,
         security: Security,
     ) {
-        if security == Security::ImplicitTls && !self.await_tls(&mut lines).await {
+        if security == Security::ImplicitTls && !Box::pin(self.await_tls(&mut lines)).await {
             return;
         }
         let greeting = Step {
             replies: vec![self.session.greeting()],
             ..Step::default()
         };
-        if self.write(&greeting).await.is_err() {
+        if Box::pin(self.write(&greeting)).await.is_err() {
             return;
         }
         let config = self.worker.config.clone();
@@ -360,11 +365,11 @@ impl Connection {
                     break;
                 };
                 queued_bytes -= cost;
-                match self.command(command).await {
+                match Box::pin(self.command(command)).await {
                     Flow::Continue => {}
                     Flow::Close => return,
                     Flow::AwaitTls => {
-                        if !self.await_tls(&mut lines).await {
+                        if !Box::pin(self.await_tls(&mut lines)).await {
                             return;
                         }
                     }
@@ -372,9 +377,7 @@ impl Connection {
             }
             let busy = self.session.busy();
             if close_when_idle && !busy {
-                let _ = self
-                    .write_reply(Reply::new(421, "Server shutting down."))
-                    .await;
+                let _ = Box::pin(self.write_reply(Reply::new(421, "Server shutting down."))).await;
                 return;
             }
             let passive_deadline = match &self.data {
@@ -400,7 +403,7 @@ impl Connection {
                         }
                     }
                     let step = self.session.on_event(event);
-                    if let Flow::Close = self.apply(step).await {
+                    if let Flow::Close = Box::pin(self.apply(step)).await {
                         return;
                     }
                 }
@@ -426,17 +429,17 @@ impl Connection {
                             && Session::runs_during_transfer(&command));
                     if must_wait {
                         if queued_bytes + cost > MAX_QUEUED_BYTES {
-                            let _ = self.write_reply(Reply::new(421, "Too many commands queued; closing.")).await;
+                            let _ = Box::pin(self.write_reply(Reply::new(421, "Too many commands queued; closing."))).await;
                             return;
                         }
                         queued_bytes += cost;
                         queue.push_back((command, cost));
                     } else {
-                        match self.command(command).await {
+                        match Box::pin(self.command(command)).await {
                             Flow::Continue => {}
                             Flow::Close => return,
                             Flow::AwaitTls => {
-                                if !self.await_tls(&mut lines).await {
+                                if !Box::pin(self.await_tls(&mut lines)).await {
                                     return;
                                 }
                             }
@@ -449,7 +452,7 @@ impl Connection {
                         continue;
                     }
                     bump(&self.worker.metrics.idle_timeouts);
-                    let _ = self.write_reply(Reply::new(421, "Timeout: closing control connection.")).await;
+                    let _ = Box::pin(self.write_reply(Reply::new(421, "Timeout: closing control connection."))).await;
                     return;
                 }
                 _ = &mut passive, if passive_deadline.is_some() => {
@@ -470,7 +473,7 @@ impl Connection {
                             if let Some(t) = &self.transfer {
                                 t.cancel.cancel(CancelReason::Closing);
                             }
-                            let _ = self.write_reply(Reply::new(421, "Server shutting down.")).await;
+                            let _ = Box::pin(self.write_reply(Reply::new(421, "Server shutting down."))).await;
                             return;
                         }
                     }
