@@ -47,8 +47,9 @@ const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// What a queued command costs beyond its bytes.
 const QUEUED_OVERHEAD: usize = 64;
 /// Control reads are small: lines are bounded and the framer keeps partial lines. Each
-/// idle session holds its read buffer in the pending recv, so this is per-session memory.
-const READ_BUF: usize = 1024;
+/// idle session holds its read buffer in the pending recv, so this is per-session memory:
+/// 512 bytes take a command with a path of a few hundred bytes in one read.
+const READ_BUF: usize = 512;
 
 /// TLS control receives: one TLS record fits, so fewer reads per line than plain.
 const TLS_READ_BUF: usize = 4096;
