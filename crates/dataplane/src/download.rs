@@ -9,7 +9,7 @@ use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ringftp_control::ascii;
 use ringftp_control::session::TransferFailure;
@@ -125,6 +125,12 @@ pub(crate) async fn send_file(
     };
     let mut spare: Option<PooledPipe> = None;
     let mut writable = Writable::new(sock);
+    let unsent_max = match moved.is_capped() {
+        // A cap sets the socket's limit itself (`held_unsent_limit`).
+        true => 0,
+        false => worker.config.unsent_max,
+    };
+    let mut slow = SlowClient::new(unsent_max);
     let mut in_pipe = fill(&current, offset).await?;
     let mut pos = offset + in_pipe as u64;
     while in_pipe > 0 {
@@ -135,7 +141,7 @@ pub(crate) async fn send_file(
                 // chunk waits in its pipe.
                 let drain = async {
                     moved.pace_chunk(in_pipe, pos == size).await?;
-                    drain_pipe(&current, &mut writable, in_pipe, moved).await
+                    drain_pipe(&current, &mut writable, &mut slow, in_pipe, moved).await
                 };
                 let (filled, drained) = tokio::join!(fill(&next, pos), drain);
                 drained?;
@@ -145,7 +151,7 @@ pub(crate) async fn send_file(
             None => {
                 moved.pace_chunk(in_pipe, pos == size).await?;
                 let started = Instant::now();
-                drain_pipe(&current, &mut writable, in_pipe, moved).await?;
+                drain_pipe(&current, &mut writable, &mut slow, in_pipe, moved).await?;
                 // The short first chunk (the one that started at `offset`) fits the
                 // socket at once: it says nothing of the client's speed.
                 let first_chunk = pos - offset == in_pipe as u64;
@@ -199,10 +205,65 @@ fn drains_fast(bytes: usize, took: std::time::Duration) -> bool {
     took.as_secs_f64() * READ_AHEAD_RATE <= bytes as f64
 }
 
+/// A client slower than this gets half of `unsent_max` (see [`SlowClient`]).
+const SLOW_CLIENT_RATE: f64 = 128.0 * 1024.0;
+
+/// How long a download's socket takes bytes before its client's speed is judged.
+const SLOW_CLIENT_AFTER: Duration = Duration::from_secs(1);
+
+/// Halves the unsent limit of a socket whose client reads slower than SLOW_CLIENT_RATE.
+/// A socket holds up to `unsent_max` unsent (64 KiB), and most of a slow download's
+/// kernel memory is that; the limit is as large as it is because each refill wakes
+/// the worker, and a smaller one took 1.3x the CPU per GiB for clients at 256 KiB/s.
+/// For a client at 50 KiB/s the refills are five times rarer, so half the limit costs
+/// little CPU per second and saves a third of the socket's memory. Judged once, a
+/// second after the first bytes went in.
+struct SlowClient {
+    /// 0: nothing to judge (no limit, or a cap sets it).
+    unsent_max: usize,
+    started: Option<Instant>,
+    taken: u64,
+}
+
+impl SlowClient {
+    fn new(unsent_max: usize) -> SlowClient {
+        SlowClient {
+            unsent_max,
+            started: None,
+            taken: 0,
+        }
+    }
+
+    /// The socket took `n` more bytes.
+    fn took(&mut self, n: usize, sock: &TcpStream) {
+        if self.unsent_max == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let started = *self.started.get_or_insert(now);
+        self.taken += n as u64;
+        let elapsed = now - started;
+        if elapsed < SLOW_CLIENT_AFTER {
+            return;
+        }
+        if reads_slowly(self.taken, elapsed) {
+            let _ = sys::set_unsent_max(sock.as_fd(), self.unsent_max / 2);
+        }
+        self.unsent_max = 0;
+    }
+}
+
+/// True if a socket that took `taken` bytes in `elapsed` drains slower than
+/// SLOW_CLIENT_RATE.
+fn reads_slowly(taken: u64, elapsed: Duration) -> bool {
+    (taken as f64) < SLOW_CLIENT_RATE * elapsed.as_secs_f64()
+}
+
 /// Move `len` bytes from a pipe into `writable`'s socket, waiting for room as needed.
 async fn drain_pipe(
     pipe: &Pipe,
     writable: &mut Writable,
+    slow: &mut SlowClient,
     len: usize,
     moved: &Moved<'_>,
 ) -> Result<(), TransferFailure> {
@@ -216,6 +277,7 @@ async fn drain_pipe(
             Ok(n) => {
                 in_pipe -= n;
                 moved.add(n);
+                slow.took(n, writable.socket());
                 if in_pipe > 0 {
                     // The socket took less than the pipe held: mostly it is full (its
                     // unsent bytes reached `unsent_max`), so wait until it drains rather
@@ -303,7 +365,6 @@ pub(crate) async fn send_ascii(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_cold_file_is_read_short_once_then_large_and_doubling() {
@@ -314,6 +375,18 @@ mod tests {
         let kib: Vec<u32> = reads.iter().map(|r| r / 1024).collect();
         assert_eq!(kib, [16, 256, 512, 1024, 2048]);
         assert_eq!(next_disk_read(u32::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn a_client_under_128_kib_per_second_reads_slowly() {
+        let kib = 1024;
+        // 50 KiB/s and 256 KiB/s clients, as in wan10k and wan, after 1 s and 4 s.
+        assert!(reads_slowly(50 * kib, Duration::from_secs(1)));
+        assert!(reads_slowly(4 * 50 * kib, Duration::from_secs(4)));
+        assert!(!reads_slowly(256 * kib, Duration::from_secs(1)));
+        // Exactly the threshold is not slow; just under it is.
+        assert!(!reads_slowly(128 * kib, Duration::from_secs(1)));
+        assert!(reads_slowly(128 * kib - 1, Duration::from_secs(1)));
     }
 
     #[test]

@@ -618,6 +618,12 @@ impl Moved<'_> {
     pub(crate) fn chunk(&self, max: usize) -> usize {
         self.pacer.chunk(max)
     }
+
+    /// True if a bandwidth cap paces this transfer (which then sets its socket's
+    /// unsent limit itself).
+    pub(crate) fn is_capped(&self) -> bool {
+        self.pacer.is_capped()
+    }
 }
 
 pub(crate) fn lost(_: io::Error) -> TransferFailure {
