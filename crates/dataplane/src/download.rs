@@ -19,7 +19,7 @@ use crate::page_cache::{residency, Residency};
 use crate::pipes::{Pipe, PooledPipe};
 use crate::rate_limit::Pacer;
 use crate::sys;
-use crate::transfer::{lost, Announce, Moved, CHUNK};
+use crate::transfer::{lost, set_unsent_max, Announce, Moved, CHUNK};
 use crate::uring_ops;
 use crate::worker::Worker;
 use crate::writable::Writable;
@@ -125,10 +125,11 @@ pub(crate) async fn send_file(
     };
     let mut spare: Option<PooledPipe> = None;
     let mut writable = Writable::new(sock);
-    let unsent_max = match moved.is_capped() {
-        // A cap sets the socket's limit itself (`held_unsent_limit`).
-        true => 0,
-        false => worker.config.unsent_max,
+    // A cap sets the socket's limit itself (`held_unsent_limit`).
+    let unsent_max = if moved.is_capped() {
+        0
+    } else {
+        worker.config.unsent_max
     };
     let mut slow = SlowClient::new(unsent_max);
     let mut in_pipe = fill(&current, offset).await?;
@@ -247,7 +248,7 @@ impl SlowClient {
             return;
         }
         if reads_slowly(self.taken, elapsed) {
-            let _ = sys::set_unsent_max(sock.as_fd(), self.unsent_max / 2);
+            set_unsent_max(sock, self.unsent_max / 2);
         }
         self.unsent_max = 0;
     }

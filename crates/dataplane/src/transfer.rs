@@ -510,7 +510,7 @@ fn temp_name(name: &OsStr) -> OsString {
 }
 
 /// TCP_NOTSENT_LOWAT on a download's socket; unset, it only queues more.
-fn set_unsent_max(sock: &TcpStream, limit: usize) {
+pub(crate) fn set_unsent_max(sock: &TcpStream, limit: usize) {
     if let Err(e) = sys::set_unsent_max(sock.as_fd(), limit) {
         debug!(error = %e, "TCP_NOTSENT_LOWAT refused");
     }
