@@ -7,6 +7,7 @@ use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
 use rustix::io::Errno;
@@ -223,26 +224,133 @@ impl Resolved {
 /// any other failure (no permission, openat2 hidden by a seccomp filter) leaves the
 /// caller to the full resolution.
 fn reached_without_symlinks(path: &Path, dir: bool) -> Result<std::fs::File, Errno> {
-    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    let mut flags = OFlags::PATH;
     if dir {
         flags |= OFlags::DIRECTORY;
     }
+    open_without_symlinks(path, flags)
+}
+
+/// openat2 of `path` with `flags` (and close-on-exec), refusing any symlink on the way.
+fn open_without_symlinks(path: &Path, flags: OFlags) -> Result<std::fs::File, Errno> {
+    let flags = flags | OFlags::CLOEXEC;
     let fd = rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS)?;
     Ok(std::fs::File::from(fd))
+}
+
+/// How the fast check opens what the path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// A path-only handle: nothing is opened for I/O (no device or FIFO side effects).
+    Path,
+    /// Opened for reading, for RETR: non-blocking, so a FIFO or a device that would
+    /// wait for a writer or a carrier does not hold up the worker's event loop, and
+    /// without taking a terminal as the controlling one.
+    Read,
 }
 
 /// `real` checked without realpath: `Some(Some(handle))` when it exists and no symlink
 /// leads to it, `Some(None)` when it does not exist (not even as a dangling symlink) in
 /// a folder no symlink leads to (STOR, MKD), `None` when only the full resolution can
-/// tell.
-fn fast_check(real: &Path) -> Option<Option<std::fs::File>> {
-    match reached_without_symlinks(real, false) {
+/// tell (for [`Probe::Read`] also when it cannot be opened for reading).
+fn fast_check(real: &Path, probe: Probe) -> Option<Option<std::fs::File>> {
+    let opened = match probe {
+        Probe::Path => reached_without_symlinks(real, false),
+        Probe::Read => {
+            open_without_symlinks(real, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)
+        }
+    };
+    match opened {
         Ok(handle) => Some(Some(handle)),
         Err(Errno::NOENT) => {
             let parent = real.parent()?;
             reached_without_symlinks(parent, true).ok().map(|_| None)
         }
         Err(_) => None,
+    }
+}
+
+/// A file the path check opened for reading (RETR), with its size: the data plane sends
+/// from it instead of walking the path and asking for its size a second time. Equal
+/// only to itself.
+#[derive(Debug, Clone)]
+pub struct OpenedFile {
+    file: Arc<std::fs::File>,
+    size: u64,
+}
+
+impl PartialEq for OpenedFile {
+    fn eq(&self, other: &OpenedFile) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+    }
+}
+
+impl Eq for OpenedFile {}
+
+impl OpenedFile {
+    /// The file's size when it was opened.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The file, unless a clone of this handle still shares it.
+    pub fn into_file(self) -> Option<std::fs::File> {
+        Arc::try_unwrap(self.file).ok()
+    }
+}
+
+/// What the path check found out on its way.
+struct Probed {
+    /// The metadata through the check's handle, or that the name does not exist;
+    /// `None` when the check had no handle.
+    meta: Option<Result<Metadata, VfsError>>,
+    opened: Option<OpenedFile>,
+}
+
+/// A path resolved for a download.
+#[derive(Debug)]
+pub struct ReadTarget {
+    pub resolved: Resolved,
+    /// What the path names (symlinks followed).
+    pub meta: Result<Metadata, VfsError>,
+    /// The plain file, when the check could open it for reading.
+    pub opened: Option<OpenedFile>,
+}
+
+/// A plain file opened (non-blocking) by [`Probe::Read`], made blocking again so that
+/// reads of it are ordinary reads; `None` when it is not a plain file.
+fn readable_plain_file(file: std::fs::File, meta: &Metadata) -> Option<OpenedFile> {
+    if !meta.is_file() {
+        return None;
+    }
+    rustix::fs::fcntl_setfl(&file, OFlags::empty()).ok()?;
+    Some(OpenedFile {
+        file: Arc::new(file),
+        size: meta.len(),
+    })
+}
+
+/// The server root's view, checked by the first login that gets it and handed to the
+/// logins after it. Checking the root again at every login walked its path once more
+/// per session (an `openat2` and a close) to learn what the first check already knew.
+/// A root that disappears later fails the session's commands instead of its login; a
+/// failed check is not kept, so the next login checks again.
+#[derive(Debug, Default)]
+pub struct SharedRootView(std::sync::OnceLock<Vfs>);
+
+impl SharedRootView {
+    /// The view of `root`, from the first successful check of it.
+    pub fn get_or_check(
+        &self,
+        root: &Path,
+        follow_symlinks_outside: bool,
+    ) -> Result<Vfs, VfsError> {
+        if let Some(vfs) = self.0.get() {
+            return Ok(vfs.clone());
+        }
+        let vfs = Vfs::new(root, follow_symlinks_outside)?;
+        let _ = self.0.set(vfs.clone());
+        Ok(vfs)
     }
 }
 
@@ -296,37 +404,60 @@ impl Vfs {
         cwd: &VirtualPath,
         arg: &[u8],
     ) -> Result<(Resolved, Result<Metadata, VfsError>), VfsError> {
-        let (resolved, meta) = self.resolve_checked(&cwd.join_client(arg)?, true)?;
-        let meta = meta.unwrap_or_else(|| self.metadata(&resolved));
+        let (resolved, probed) = self.resolve_checked(&cwd.join_client(arg)?, Some(Probe::Path))?;
+        let meta = probed.meta.unwrap_or_else(|| self.metadata(&resolved));
         Ok((resolved, meta))
+    }
+
+    /// [`Vfs::resolve_with_metadata`] for a download: when the check could open the file
+    /// for reading on its way (a plain file reached without symlinks), that open file
+    /// comes along, so the data plane does not open the path again.
+    pub fn resolve_for_reading(
+        &self,
+        cwd: &VirtualPath,
+        arg: &[u8],
+    ) -> Result<ReadTarget, VfsError> {
+        let (resolved, probed) = self.resolve_checked(&cwd.join_client(arg)?, Some(Probe::Read))?;
+        let meta = probed.meta.unwrap_or_else(|| self.metadata(&resolved));
+        Ok(ReadTarget {
+            resolved,
+            meta,
+            opened: probed.opened,
+        })
     }
 
     /// Map a virtual path to the real one, checking that symlinks stay inside.
     pub fn resolve_virtual(&self, v: &VirtualPath) -> Result<Resolved, VfsError> {
-        self.resolve_checked(v, false).map(|(resolved, _)| resolved)
+        self.resolve_checked(v, None).map(|(resolved, _)| resolved)
     }
 
-    /// [`Vfs::resolve_virtual`], plus, when `stat` is asked, the metadata the check
-    /// found out on the way: through its handle, or that the name does not exist.
+    /// [`Vfs::resolve_virtual`], plus, when a `probe` is asked, the metadata the check
+    /// found out on the way (through its handle, or that the name does not exist) and,
+    /// for [`Probe::Read`], the plain file it opened.
     fn resolve_checked(
         &self,
         v: &VirtualPath,
-        stat: bool,
-    ) -> Result<(Resolved, Option<Result<Metadata, VfsError>>), VfsError> {
+        probe: Option<Probe>,
+    ) -> Result<(Resolved, Probed), VfsError> {
         let mut real = self.root.clone();
         for c in v.components() {
             real.push(OsStr::from_bytes(c));
         }
         let mut meta = None;
+        let mut opened = None;
         let canonical = if self.follow_symlinks_outside {
             None
         } else if real == self.root {
             Some(self.root.clone())
-        } else if let Some(handle) = fast_check(&real) {
+        } else if let Some(handle) = fast_check(&real, probe.unwrap_or(Probe::Path)) {
             // The root is canonical and virtual components are plain names.
-            if stat {
+            if probe.is_some() {
                 meta = Some(match handle {
-                    Some(h) => h.metadata().map_err(VfsError::from),
+                    Some(h) => h.metadata().map_err(VfsError::from).inspect(|m| {
+                        if probe == Some(Probe::Read) {
+                            opened = readable_plain_file(h, m);
+                        }
+                    }),
                     None => Err(VfsError::NotFound),
                 });
             }
@@ -356,7 +487,7 @@ impl Vfs {
             real,
             canonical,
         };
-        Ok((resolved, meta))
+        Ok((resolved, Probed { meta, opened }))
     }
 
     /// stat, following symlinks.
@@ -521,6 +652,50 @@ mod tests {
     }
 
     #[test]
+    fn a_download_gets_the_plain_file_the_check_opened_and_nothing_else() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("pub")).unwrap();
+        std::fs::write(root.join("pub/f"), b"hello").unwrap();
+        std::os::unix::fs::symlink("pub", root.join("inner")).unwrap();
+        let fifo = root.join("pub/fifo");
+        rustix::fs::mknodat(CWD, &fifo, rustix::fs::FileType::Fifo, Mode::from(0o644), 0).unwrap();
+        let vfs = Vfs::new(&root, false).unwrap();
+        let cwd = VirtualPath::root();
+
+        let plain = vfs.resolve_for_reading(&cwd, b"pub/f").unwrap();
+        let opened = plain.opened.expect("a plain file reached without symlinks");
+        assert_eq!(opened.size(), 5);
+        let file = opened.clone().into_file();
+        assert!(file.is_none(), "a clone still shares the file");
+        let file = opened.into_file().unwrap();
+        assert_eq!(file.metadata().unwrap().ino(), plain.meta.unwrap().ino());
+        let flags = rustix::fs::fcntl_getfl(&file).unwrap();
+        assert!(
+            !flags.contains(OFlags::NONBLOCK),
+            "reads of it block as usual"
+        );
+        assert_eq!(std::io::read_to_string(&file).unwrap(), "hello");
+
+        // A FIFO with no writer is looked at without waiting, and not handed on.
+        let fifo = vfs.resolve_for_reading(&cwd, b"pub/fifo").unwrap();
+        assert!(!fifo.meta.unwrap().is_file());
+        assert!(fifo.opened.is_none());
+        let folder = vfs.resolve_for_reading(&cwd, b"pub").unwrap();
+        assert!(folder.meta.unwrap().is_dir() && folder.opened.is_none());
+        // Through a symlink inside the root: checked the long way, opened by the data
+        // plane through the symlink-free path.
+        let linked = vfs.resolve_for_reading(&cwd, b"inner/f").unwrap();
+        assert!(linked.opened.is_none());
+        assert_eq!(linked.meta.unwrap().len(), 5);
+        assert_eq!(linked.resolved.open_path(), root.join("pub/f"));
+        let missing = vfs.resolve_for_reading(&cwd, b"pub/missing").unwrap();
+        assert!(matches!(missing.meta, Err(VfsError::NotFound)));
+        assert!(missing.opened.is_none());
+    }
+
+    #[test]
     fn roots_are_canonical_however_they_are_given() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().canonicalize().unwrap().join("srv/ftp");
@@ -566,6 +741,20 @@ mod tests {
         vfs.remove_dir(&d).unwrap();
         assert!(matches!(vfs.metadata(&d), Err(VfsError::NotFound)));
         assert_eq!(VfsError::InvalidPath.reply_code(), 553);
+    }
+
+    #[test]
+    fn the_shared_root_view_keeps_the_first_successful_check_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("root");
+        let shared = SharedRootView::default();
+        assert!(shared.get_or_check(&root, false).is_err());
+        std::fs::create_dir(&root).unwrap();
+        let first = shared.get_or_check(&root, false).unwrap();
+        assert_eq!(first.root(), root);
+        // Kept: a later login does not look at the root again.
+        std::fs::remove_dir(&root).unwrap();
+        assert_eq!(shared.get_or_check(&root, false).unwrap().root(), root);
     }
 
     proptest! {

@@ -73,7 +73,7 @@ pub struct Requester {
 pub async fn run(
     worker: Rc<Worker>,
     channel: DataChannel,
-    request: TransferRequest,
+    mut request: TransferRequest,
     who: Requester,
     cancel: Rc<CancelToken>,
     events: UnboundedSender<Event>,
@@ -89,8 +89,9 @@ pub async fn run(
         DataChannel::Passive(_) => worker.config.passive_timeout,
         DataChannel::Active(_) => worker.config.data_timeout,
     });
+    let opened = request.take_opened_file();
     let body = transfer_body(
-        &worker, channel, &request, &who, &cancel, &events, &progress, &bytes, tls, &limit,
+        &worker, channel, &request, opened, &who, &cancel, &events, &progress, &bytes, tls, &limit,
     );
     tokio::pin!(body);
     let step = (worker
@@ -156,6 +157,7 @@ async fn transfer_body(
     worker: &Rc<Worker>,
     channel: DataChannel,
     request: &TransferRequest,
+    opened: Option<(File, u64)>,
     who: &Requester,
     cancel: &CancelToken,
     events: &UnboundedSender<Event>,
@@ -165,7 +167,7 @@ async fn transfer_body(
     limit: &Cell<std::time::Duration>,
 ) -> Result<u64, TransferFailure> {
     // Open the file before the data connection, so a vanished file is a plain 550.
-    let prepared = prepare(worker, request).await?;
+    let prepared = prepare(worker, request, opened).await?;
     // Caps in force when the transfer starts hold for all of it; listings are not capped.
     let pacer = match &prepared {
         Prepared::Send { .. } => pacer(worker, who, Flow::Download),
@@ -369,10 +371,21 @@ enum Prepared {
     Listing(ListingChunks),
 }
 
-async fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared, TransferFailure> {
+/// Open what the transfer reads or writes; `opened` is the file (and its size) the
+/// path check already opened for a download.
+async fn prepare(
+    worker: &Worker,
+    request: &TransferRequest,
+    opened: Option<(File, u64)>,
+) -> Result<Prepared, TransferFailure> {
     let no_symlinks = request.no_symlinks;
-    match &request.kind {
-        TransferKind::Retr { path, offset } => {
+    match (&request.kind, opened) {
+        (TransferKind::Retr { offset, .. }, Some((file, size))) => Ok(Prepared::Send {
+            file: Rc::new(file),
+            offset: *offset,
+            size,
+        }),
+        (TransferKind::Retr { path, offset, .. }, None) => {
             let file = files::open(path, OFlags::RDONLY, 0, no_symlinks).map_err(|e| {
                 if files::is_symlink_refusal(&e) {
                     warn!(path = %path.display(), "symlink appeared after the path was checked");
@@ -388,11 +401,11 @@ async fn prepare(worker: &Worker, request: &TransferRequest) -> Result<Prepared,
                 size,
             })
         }
-        TransferKind::Store { path, mode } => {
+        (TransferKind::Store { path, mode }, _) => {
             Upload::open(path, *mode, worker.config.atomic_uploads, no_symlinks)
                 .map(Prepared::Receive)
         }
-        TransferKind::Listing(listing) => {
+        (TransferKind::Listing(listing), _) => {
             // Off the event loop, so this core's other sessions go on (see
             // `listing_chunks`).
             let path = listing.path.clone();

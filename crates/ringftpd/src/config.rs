@@ -480,6 +480,7 @@ impl FileConfig {
         }
         Ok(SessionConfig {
             root,
+            root_view: Default::default(),
             follow_symlinks_outside: self.follow_symlinks_outside,
             auth: Authenticator::new(users, anonymous),
             policy: SecurityPolicy {

@@ -62,11 +62,15 @@ impl Session {
             step.delay = delay;
             return step;
         };
-        let root = account
-            .root
-            .clone()
-            .unwrap_or_else(|| self.config.root.clone());
-        match Vfs::new(&root, self.config.follow_symlinks_outside) {
+        let follow = self.config.follow_symlinks_outside;
+        let vfs = match &account.root {
+            Some(root) => Vfs::new(root, follow),
+            None => self
+                .config
+                .root_view
+                .get_or_check(&self.config.root, follow),
+        };
+        match vfs {
             Ok(vfs) => {
                 guard.record_success(ip);
                 self.login = Login::LoggedIn(Box::new(LoggedIn { account, vfs }));

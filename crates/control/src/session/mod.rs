@@ -18,7 +18,9 @@ use crate::command::{Command, EpsvArg, ParseError, TransferType};
 use crate::listing::{self, ListFormat};
 use crate::policy::{LoginGuard, SecurityPolicy};
 use crate::reply::{quote_path, Reply};
-use crate::vfs::{Permissions, Resolved, Vfs, VfsError, VirtualPath};
+use crate::vfs::{
+    OpenedFile, Permissions, ReadTarget, Resolved, SharedRootView, Vfs, VfsError, VirtualPath,
+};
 
 mod data_channel;
 mod file_ops;
@@ -39,6 +41,8 @@ use file_ops::Modify;
 pub struct SessionConfig {
     /// Root for accounts that do not name their own.
     pub root: PathBuf,
+    /// `root` as checked by the first login that got it.
+    pub root_view: SharedRootView,
     /// Follow symlinks that point outside the virtual root.
     pub follow_symlinks_outside: bool,
     pub auth: Authenticator,
@@ -110,11 +114,29 @@ pub struct TransferRequest {
     pub protection: DataProtection,
 }
 
+impl TransferRequest {
+    /// The file the path check opened for a download, and its size, taken out of the
+    /// request (`None` when the data plane must open the path itself).
+    pub fn take_opened_file(&mut self) -> Option<(std::fs::File, u64)> {
+        let TransferKind::Retr { opened, .. } = &mut self.kind else {
+            return None;
+        };
+        let opened = opened.take()?;
+        let size = opened.size();
+        opened.into_file().map(|file| (file, size))
+    }
+}
+
 /// The direction and source or target of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferKind {
-    /// Send `path` from byte `offset` (REST).
-    Retr { path: PathBuf, offset: u64 },
+    /// Send `path` from byte `offset` (REST); `opened` is the file when the path check
+    /// already opened it.
+    Retr {
+        path: PathBuf,
+        offset: u64,
+        opened: Option<OpenedFile>,
+    },
     /// Receive into `path`.
     Store { path: PathBuf, mode: StoreMode },
     /// Send a directory listing.
@@ -450,6 +472,15 @@ impl Session {
             .map_err(|e| vfs_error(&e))
     }
 
+    /// [`Session::resolve_with_metadata`] for a download (with the file when the check
+    /// could open it).
+    fn resolve_for_reading(&self, arg: &[u8]) -> Result<ReadTarget, Step> {
+        self.logged_in()
+            .vfs
+            .resolve_for_reading(&self.cwd, arg)
+            .map_err(|e| vfs_error(&e))
+    }
+
     /// [`Session::resolve`] and the metadata of what the path names.
     fn resolve_with_metadata(
         &self,
@@ -667,6 +698,7 @@ mod test_support {
     pub(super) fn config(root: &std::path::Path, perms: Permissions) -> Arc<SessionConfig> {
         Arc::new(SessionConfig {
             root: root.to_path_buf(),
+            root_view: SharedRootView::default(),
             follow_symlinks_outside: false,
             auth: Authenticator::new(
                 None,

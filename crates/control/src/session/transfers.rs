@@ -32,7 +32,11 @@ impl Session {
         if !self.perms().read {
             return Step::reply(550, "Permission denied.");
         }
-        let (target, meta) = match self.resolve_with_metadata(path) {
+        let ReadTarget {
+            resolved: target,
+            meta,
+            opened,
+        } = match self.resolve_for_reading(path) {
             Ok(t) => t,
             Err(step) => return step,
         };
@@ -54,6 +58,7 @@ impl Session {
         let kind = TransferKind::Retr {
             path: target.open_path().to_path_buf(),
             offset,
+            opened,
         };
         self.start_transfer(kind, &target, opening)
     }
@@ -172,14 +177,20 @@ mod tests {
         assert_eq!(code(&run(&mut s, "REST 2")), 350);
         let step = run(&mut s, "RETR file.txt");
         match step.action {
-            Some(Action::Transfer(TransferRequest {
-                kind: TransferKind::Retr { offset, ref path },
-                ascii,
-                ..
-            })) => {
+            Some(Action::Transfer(mut request)) => {
+                let TransferKind::Retr {
+                    offset, ref path, ..
+                } = request.kind
+                else {
+                    panic!("expected RETR, got {:?}", request.kind);
+                };
                 assert_eq!(offset, 2);
                 assert!(path.ends_with("file.txt"));
-                assert!(!ascii);
+                assert!(!request.ascii);
+                // The path check's open file goes along, once.
+                let (file, size) = request.take_opened_file().expect("opened by the check");
+                assert_eq!(size, file.metadata().unwrap().len());
+                assert!(request.take_opened_file().is_none());
             }
             other => panic!("expected RETR transfer, got {other:?}"),
         }
