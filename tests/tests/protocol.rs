@@ -210,6 +210,23 @@ fn bounce_and_privileged_port_targets_are_refused() {
 }
 
 #[test]
+fn an_active_target_that_refuses_the_connection_gets_425() {
+    let root = served_tree();
+    let server = Server::serve(root.path(), &[]);
+    let mut ftp = RawFtp::login(server.addr());
+    // A port nothing listens on any more: the connect is refused (RST).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (code, text) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 255));
+    assert_eq!(code, 200, "{text}");
+    let (code, text) = ftp.cmd("RETR small.bin");
+    assert_eq!(code, 425, "{text}");
+    assert_eq!(ftp.cmd("NOOP").0, 200);
+    still_serves(&server, root.path());
+}
+
+#[test]
 fn traversal_and_hostile_lines_are_contained() {
     let root = served_tree();
     std::os::unix::fs::symlink("/etc", root.path().join("etc-link")).unwrap();

@@ -12,10 +12,12 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use crate::sys;
 use crate::uring_ops;
 
+/// A TCP socket for `addr`'s family, non-blocking from the start (SOCK_NONBLOCK: no
+/// pair of fcntl calls after, two system calls per active-mode transfer fewer).
 fn socket_for(addr: &SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(*addr),
-        Type::STREAM.cloexec(),
+        Type::STREAM.nonblocking().cloexec(),
         Some(Protocol::TCP),
     )?;
     if addr.is_ipv6() {
@@ -48,7 +50,6 @@ pub fn control_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuse_port(true)?;
     socket.set_tcp_nodelay(true)?;
     socket.set_out_of_band_inline(true)?;
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
     Ok(socket.into())
@@ -61,7 +62,6 @@ pub fn passive_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = socket_for(&addr)?;
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(16)?;
     Ok(socket.into())
@@ -112,15 +112,16 @@ pub fn start_connect(
     target: SocketAddr,
 ) -> io::Result<Rc<TcpStream>> {
     let socket = socket_for(&target)?;
-    socket.set_nonblocking(true)?;
-    let bound = source_port
-        .filter(|&p| p != 0)
-        .is_some_and(|p| bind_shared_port(&socket, source_ip, p).is_ok());
+    let shared_port = source_port.filter(|&p| p != 0);
+    let bound = shared_port.is_some_and(|p| bind_shared_port(&socket, source_ip, p).is_ok());
     if !bound {
+        if shared_port.is_some() {
+            // The failed attempt may have left SO_REUSEPORT on.
+            let _ = socket.set_reuse_port(false);
+        }
         // Let connect() choose the port: bind(port 0) would search the ephemeral range
         // for a port free of every TIME_WAIT socket, which grows costly once thousands
         // of active-mode transfers have ended. Best effort: without it, bind still works.
-        let _ = socket.set_reuse_port(false);
         let _ = setsockopt(&socket, IpBindAddressNoPort, &true);
         socket.bind(&SocketAddr::new(source_ip, 0).into())?;
     }
@@ -143,9 +144,14 @@ fn bind_shared_port(socket: &Socket, ip: IpAddr, port: u16) -> io::Result<()> {
     socket.bind(&SocketAddr::new(ip, port).into())
 }
 
-/// Wait until a connect started by [`start_connect`] completes or fails.
+/// Wait until a connect started by [`start_connect`] completes or fails. Only a
+/// socket that reports an error or a hang-up is asked which error (SO_ERROR): a plain
+/// POLLOUT is a made connection.
 pub async fn finish_connect(stream: &Rc<TcpStream>) -> io::Result<()> {
-    uring_ops::poll(stream, libc::POLLOUT).await?;
+    let revents = uring_ops::poll(stream, libc::POLLOUT).await?;
+    if revents & (libc::POLLERR | libc::POLLHUP) == 0 {
+        return Ok(());
+    }
     match SockRef::from(&**stream).take_error()? {
         Some(e) => Err(e),
         None => Ok(()),
@@ -239,6 +245,7 @@ mod tests {
         let control = control_listener((LOOPBACK, 0).into()).unwrap();
         let _client = TcpStream::connect(control.local_addr().unwrap()).unwrap();
         let (accepted, _) = control.accept().unwrap();
+        assert!(SockRef::from(&control).nonblocking().unwrap());
         let sock = SockRef::from(&accepted);
         assert!(sock.tcp_nodelay().unwrap());
         assert!(sock.out_of_band_inline().unwrap());
@@ -246,6 +253,7 @@ mod tests {
         assert!(!sock.nonblocking().unwrap());
 
         let data = passive_listener((LOOPBACK, 0).into()).unwrap();
+        assert!(SockRef::from(&data).nonblocking().unwrap());
         let client = TcpStream::connect(data.local_addr().unwrap()).unwrap();
         let (accepted, peer) = sys::accept_nonblocking(data.as_fd()).unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
@@ -275,6 +283,8 @@ mod tests {
             let (_accepted, peer) = target.accept().unwrap();
             assert_ne!(peer.port(), 0);
             assert_eq!(stream.local_addr().unwrap(), peer);
+            assert!(SockRef::from(&*stream).nonblocking().unwrap());
+            assert!(!SockRef::from(&*stream).reuse_port().unwrap());
         }
     }
 
