@@ -311,7 +311,7 @@ async fn send_buffered(
     let step = moved.chunk(CHUNK);
     let mut buf = Vec::with_capacity(((size - offset) as usize).min(step));
     while pos < size {
-        let (res, back) = uring_ops::read_at(file, buf, pos).await;
+        let (res, back) = read_chunk(file, buf, pos).await;
         let n = res.map_err(|_| TransferFailure::Local)?;
         if n == 0 {
             return Err(TransferFailure::Local);
@@ -332,6 +332,24 @@ async fn send_buffered(
     }
     net::shutdown_write(&**sock).map_err(lost)?;
     Ok(pos - offset)
+}
+
+/// Read `file` from `pos` into `buf` (emptied first): straight from the page cache when it
+/// holds the bytes (one system call; the download goes on without a turn of the
+/// worker's loop), through io_uring otherwise, so a disk read never blocks the worker.
+async fn read_chunk(file: &Rc<File>, mut buf: Vec<u8>, pos: u64) -> (io::Result<usize>, Vec<u8>) {
+    buf.clear();
+    match sys::read_cached_at(file.as_fd(), &mut buf, pos) {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
+            ) =>
+        {
+            uring_ops::read_at(file, buf, pos).await
+        }
+        result => (result, buf),
+    }
 }
 
 /// Send `file` from `offset` as TYPE A (LF to CRLF on the wire).

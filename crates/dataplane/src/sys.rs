@@ -39,6 +39,27 @@ pub fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// preadv2(2) with RWF_NOWAIT: what the page cache holds of `file` from `offset` now,
+/// into `buf`'s spare capacity (appended). Never waits for the disk: EAGAIN when the
+/// first page is not cached, EOPNOTSUPP where the filesystem cannot tell.
+pub fn read_cached_at(file: BorrowedFd<'_>, buf: &mut Vec<u8>, offset: u64) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let iov = libc::iovec {
+        iov_base: spare.as_mut_ptr().cast(),
+        iov_len: spare.len(),
+    };
+    // SAFETY: the iovec names `buf`'s spare capacity, valid for writes of its length for
+    // the whole call; the length grows only by what the kernel wrote.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset as i64, libc::RWF_NOWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// write(2) on an fd from `buf`.
 #[cfg(test)]
 pub fn write_fd(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
@@ -250,4 +271,26 @@ pub fn has_room_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(fds[0]
         .revents()
         .intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_cached_read_appends_what_the_page_cache_holds_from_the_offset() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        // Just written, so cached: read without waiting, after what `buf` holds.
+        let mut buf = Vec::with_capacity(4);
+        buf.push(b'x');
+        assert_eq!(read_cached_at(file.as_fd(), &mut buf, 2).unwrap(), 3);
+        assert_eq!(buf, b"x234");
+        let mut rest = Vec::with_capacity(64);
+        assert_eq!(read_cached_at(file.as_fd(), &mut rest, 8).unwrap(), 2);
+        assert_eq!(rest, b"89");
+        assert_eq!(read_cached_at(file.as_fd(), &mut rest, 10).unwrap(), 0);
+    }
 }
