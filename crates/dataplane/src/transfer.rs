@@ -133,6 +133,23 @@ pub async fn run(
     let _ = events.send(event);
 }
 
+/// Let the tasks already queued on this worker (the session, just woken by an event)
+/// run before this one goes on. tokio's `yield_now` defers its wake-up until the
+/// worker's next turn through epoll and io_uring, so every transfer's first byte also
+/// waited for that turn and for everything else it brought; waking itself puts the task
+/// at the back of the worker's queue instead, behind the tasks that were woken before.
+async fn after_queued_tasks() {
+    let mut queued = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut queued, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// Cancel the transfer once nothing moved for `limit` (which changes when the data
 /// connection is up). It wakes at least every `step`, so a shorter limit set while it
 /// sleeps takes effect within one step.
@@ -196,7 +213,7 @@ async fn transfer_body(
         // Let the session send its 150 before this task moves bytes: a cached file's
         // first chunk goes into the socket without a wait, so without this turn the
         // 150 (and with it the client's first byte) waited for that chunk.
-        tokio::task::yield_now().await;
+        after_queued_tasks().await;
     }
     let mut paced = None;
     if let Prepared::Send { offset, size, .. } = &prepared {
