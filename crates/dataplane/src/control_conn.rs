@@ -1,11 +1,11 @@
-//! One control connection: a reader task turns bytes into lines, and the session
-//! task feeds lines and transfer events to the control-plane [`Session`], writes its
-//! replies and carries out its actions.
+//! One control connection: the session task reads its lines (`control_lines`), feeds
+//! them and transfer events to the control-plane [`Session`], writes its replies and
+//! carries out its actions.
 //!
 //! TLS sits between the socket and the line framer: on an implicit TLS listener from
-//! the first byte, otherwise after the session accepts AUTH TLS. The reader stops
-//! after an AUTH TLS line until the session has answered it, so nothing the client
-//! sent behind it in plaintext is ever read as a command inside TLS.
+//! the first byte, otherwise after the session accepts AUTH TLS. Reading stops after
+//! an AUTH TLS line until the session has answered it, so nothing the client sent
+//! behind it in plaintext is ever read as a command inside TLS.
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
@@ -18,7 +18,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use ringftp_control::command::{self, AuthMechanism, Command, ParseError};
-use ringftp_control::line::LineReader;
 use ringftp_control::policy::SessionPermit;
 use ringftp_control::reply::Reply;
 use ringftp_control::session::{Action, Event, Session, Step};
@@ -30,8 +29,9 @@ use tracing::debug;
 
 use crate::cancel::{CancelReason, CancelToken};
 use crate::command_rate::CommandRate;
+use crate::control_lines::{self, Input, Lines};
 use crate::data_channel::{DataChannel, PassiveListener};
-use crate::local_channel::{self, Receiver, Sender, UnboundedSender};
+use crate::local_channel::{self, Receiver, UnboundedSender};
 use crate::metrics::bump;
 use crate::net;
 use crate::rate_limit::SessionBuckets;
@@ -46,14 +46,6 @@ use crate::worker::{RunState, Worker};
 const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// What a queued command costs beyond its bytes.
 const QUEUED_OVERHEAD: usize = 64;
-/// Control reads are small: lines are bounded and the framer keeps partial lines. Each
-/// idle session holds its read buffer in the pending recv, so this is per-session memory:
-/// 512 bytes take a command with a path of a few hundred bytes in one read.
-const READ_BUF: usize = 512;
-
-/// TLS control receives: one TLS record fits, so fewer reads per line than plain.
-const TLS_READ_BUF: usize = 4096;
-
 /// What a control connection starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -61,21 +53,6 @@ pub enum Security {
     Plain,
     /// TLS from the first byte (implicit FTPS listeners).
     ImplicitTls,
-}
-
-enum Input {
-    Line(Vec<u8>),
-    TooLong,
-    /// The TLS handshake completed; replies go through this stream from now on.
-    Secured(Rc<TlsStream>),
-    /// The TLS handshake failed or timed out; the connection closes.
-    TlsFailed,
-}
-
-/// The session's answer to an AUTH TLS line; the reader waits for it.
-enum Upgrade {
-    Start(Arc<ServerConfig>),
-    Stay,
 }
 
 /// Answer a connection that exceeds a session limit, then close it.
@@ -119,16 +96,6 @@ pub async fn serve(
         Security::Plain => None,
         Security::ImplicitTls => tls::current(&worker.config.tls).map(|t| t.for_session()),
     };
-    let implicit = session_tls.as_ref().map(|t| t.control.clone());
-    let (line_tx, line_rx) = local_channel::bounded(8);
-    let (upgrade_tx, upgrade_rx) = local_channel::unbounded();
-    let reader = tokio_uring::spawn(read_lines(
-        ctrl.clone(),
-        worker.clone(),
-        line_tx,
-        upgrade_rx,
-        implicit,
-    ));
     let (event_tx, event_rx) = local_channel::unbounded();
     let session = Session::new(worker.config.session_config(), peer, dialled);
     let mut conn = Connection {
@@ -143,21 +110,19 @@ pub async fn serve(
         rate: Rc::default(),
         tls: None,
         session_tls,
-        upgrades: upgrade_tx,
+        lines: Lines::new(ctrl.clone(), worker.config.max_line),
     };
     if security == Security::Plain || conn.session_tls.is_some() {
-        conn.run(line_rx, event_rx, security).await;
+        conn.run(event_rx, security).await;
     }
     conn.finish().await;
     if let Some(tls) = conn.tls.take() {
         // close_notify, briefly: a client that stopped reading does not hold us.
         let _ = tokio::time::timeout(Duration::from_secs(2), Box::pin(tls.close())).await;
     }
-    // The reader may wait for an AUTH TLS answer: dropping the sender ends that.
+    // A receive still in flight keeps its buffer until the shutdown completes it.
     drop(conn);
-    // Ending the reader: shutdown completes its pending recv with 0.
     net::shutdown(&*ctrl);
-    let _ = reader.await;
     drop(permit);
     worker.metrics.sessions_open.fetch_sub(1, Relaxed);
 }
@@ -174,114 +139,18 @@ async fn next_run_state(
     (now, state)
 }
 
-fn is_auth_tls(line: &[u8]) -> bool {
-    matches!(command::parse(line), Ok(Command::Auth(AuthMechanism::Tls)))
-}
-
-/// Run the control connection's TLS handshake (bounded, counted); `None` if it failed.
-/// Run the handshake for the reader and hand the TLS stream to the session; `None`
-/// (handshake failed, or the session is gone) ends the reader.
-async fn secure_reader(
-    ctrl: &Rc<TcpStream>,
-    worker: &Worker,
-    config: Arc<ServerConfig>,
-    tx: &Sender<Input>,
-) -> Option<Rc<TlsStream>> {
-    let Some(stream) = start_tls(ctrl, worker, config).await else {
-        let _ = tx.send(Input::TlsFailed).await;
-        return None;
-    };
-    tx.send(Input::Secured(stream.clone())).await.ok()?;
-    Some(stream)
-}
-
 async fn start_tls(
     ctrl: &Rc<TcpStream>,
     worker: &Worker,
     config: Arc<ServerConfig>,
 ) -> Option<Rc<TlsStream>> {
-    let stream = TlsStream::new(ctrl.clone(), config, TLS_READ_BUF).ok()?;
+    let stream = TlsStream::new(ctrl.clone(), config, control_lines::TLS_READ_BUF).ok()?;
     let limit = worker.config.tls_handshake_timeout;
     match tls::handshake_counted(&stream, limit, &worker.metrics).await {
         Ok(()) => Some(Rc::new(stream)),
         Err(e) => {
             debug!(error = %e, "control connection TLS handshake failed");
             None
-        }
-    }
-}
-
-async fn read_lines(
-    ctrl: Rc<TcpStream>,
-    worker: Rc<Worker>,
-    tx: Sender<Input>,
-    mut upgrades: Receiver<Upgrade>,
-    implicit: Option<Arc<ServerConfig>>,
-) {
-    let max_line = worker.config.max_line;
-    let mut tls: Option<Rc<TlsStream>> = None;
-    if let Some(config) = implicit {
-        // Boxed: the handshake's state would otherwise stay in every plain session's
-        // reader task for the session's life.
-        let Some(stream) = Box::pin(secure_reader(&ctrl, &worker, config, &tx)).await else {
-            return;
-        };
-        tls = Some(stream);
-    }
-    let mut framer = LineReader::new(max_line);
-    let mut buf = Vec::with_capacity(READ_BUF);
-    loop {
-        let received = match &tls {
-            None => {
-                let (res, back) = net::recv_some(&ctrl, buf).await;
-                buf = back;
-                res
-            }
-            Some(stream) => {
-                buf.clear();
-                stream.read(&mut buf, TLS_READ_BUF).await
-            }
-        };
-        match received {
-            Ok(0) | Err(_) => return,
-            Ok(_) => framer.push(&buf),
-        }
-        while let Some(line) = framer.next_line() {
-            let auth = tls.is_none() && line.as_deref().is_ok_and(is_auth_tls);
-            let input = match line {
-                Ok(l) => Input::Line(l),
-                Err(_) => Input::TooLong,
-            };
-            if tx.send(input).await.is_err() {
-                return;
-            }
-            if !auth {
-                continue;
-            }
-            match upgrades.recv().await {
-                Some(Upgrade::Stay) => {}
-                Some(Upgrade::Start(config)) => {
-                    // Whatever followed AUTH TLS in plaintext was not protected: drop it
-                    // unread rather than run it inside the TLS session (CVE-2011-1575).
-                    let dropped = framer.buffered_len() as u64;
-                    if dropped > 0 {
-                        debug!(bytes = dropped, "discarded plaintext sent after AUTH TLS");
-                        worker
-                            .metrics
-                            .tls_plaintext_discarded
-                            .fetch_add(dropped, Relaxed);
-                    }
-                    framer = LineReader::new(max_line);
-                    // Boxed, as above.
-                    let secured = Box::pin(secure_reader(&ctrl, &worker, config, &tx));
-                    let Some(stream) = secured.await else {
-                        return;
-                    };
-                    tls = Some(stream);
-                    break;
-                }
-                None => return,
-            }
         }
     }
 }
@@ -294,7 +163,7 @@ struct RunningTransfer {
 enum Flow {
     Continue,
     Close,
-    /// AUTH TLS accepted: wait for the reader's handshake before anything else.
+    /// AUTH TLS accepted (its 234 sent): the handshake comes before anything else.
     AwaitTls,
 }
 
@@ -315,7 +184,8 @@ struct Connection {
     tls: Option<Rc<TlsStream>>,
     /// This session's TLS settings (its own session cache), once TLS was asked for.
     session_tls: Option<SessionTls>,
-    upgrades: UnboundedSender<Upgrade>,
+    /// The client's command lines.
+    lines: Lines,
 }
 
 impl Connection {
@@ -324,13 +194,8 @@ impl Connection {
     /// inline, the deepest of those futures sized this one, and every session, idle or
     /// reading slowly, kept about 1.2 KiB of it for its whole life; boxed, the space is
     /// taken only while the command runs.
-    async fn run(
-        &mut self,
-        mut lines: Receiver<Input>,
-        mut events: Receiver<Event>,
-        security: Security,
-    ) {
-        if security == Security::ImplicitTls && !Box::pin(self.await_tls(&mut lines)).await {
+    async fn run(&mut self, mut events: Receiver<Event>, security: Security) {
+        if security == Security::ImplicitTls && !Box::pin(self.secure()).await {
             return;
         }
         let greeting = Step {
@@ -370,7 +235,7 @@ impl Connection {
                     Flow::Continue => {}
                     Flow::Close => return,
                     Flow::AwaitTls => {
-                        if !Box::pin(self.await_tls(&mut lines)).await {
+                        if !Box::pin(self.secure()).await {
                             return;
                         }
                     }
@@ -408,7 +273,7 @@ impl Connection {
                         return;
                     }
                 }
-                input = lines.recv() => {
+                input = self.lines.next() => {
                     let now = Instant::now();
                     let wait = rate.take(now);
                     if !wait.is_zero() {
@@ -420,8 +285,6 @@ impl Connection {
                         None => return,
                         Some(Input::TooLong) => (Err(ParseError::LineTooLong), QUEUED_OVERHEAD),
                         Some(Input::Line(line)) => (command::parse(&line), line.len() + QUEUED_OVERHEAD),
-                        // Only sent while a handshake is awaited (handled there).
-                        Some(Input::Secured(_) | Input::TlsFailed) => return,
                     };
                     // ABOR and STAT answer at once during a transfer (RFC 959); during a
                     // password check nothing may overtake the 230/530.
@@ -440,7 +303,7 @@ impl Connection {
                             Flow::Continue => {}
                             Flow::Close => return,
                             Flow::AwaitTls => {
-                                if !Box::pin(self.await_tls(&mut lines)).await {
+                                if !Box::pin(self.secure()).await {
                                     return;
                                 }
                             }
@@ -492,24 +355,35 @@ impl Connection {
         self.data = None;
     }
 
-    /// Wait for the reader's TLS handshake; false if it failed (close).
-    async fn await_tls(&mut self, lines: &mut Receiver<Input>) -> bool {
-        match lines.recv().await {
-            Some(Input::Secured(stream)) => {
-                self.tls = Some(stream);
-                let step = self.session.on_event(Event::TlsEstablished);
-                matches!(self.apply(step).await, Flow::Continue)
-            }
-            _ => false,
+    /// Run the control connection's TLS handshake with this session's settings (after
+    /// the 234, or at once on an implicit TLS listener) and read the lines through it
+    /// from now on; false if it failed (close).
+    async fn secure(&mut self) -> bool {
+        let Some(config) = self.session_tls.as_ref().map(|t| t.control.clone()) else {
+            return false;
+        };
+        let Some(stream) = start_tls(&self.ctrl, &self.worker, config).await else {
+            return false;
+        };
+        let dropped = self.lines.secure(stream.clone());
+        if dropped > 0 {
+            debug!(bytes = dropped, "discarded plaintext sent after AUTH TLS");
+            self.worker
+                .metrics
+                .tls_plaintext_discarded
+                .fetch_add(dropped, Relaxed);
         }
+        self.tls = Some(stream);
+        let step = self.session.on_event(Event::TlsEstablished);
+        matches!(self.apply(step).await, Flow::Continue)
     }
 
     async fn command(&mut self, command: Result<Command, ParseError>) -> Flow {
-        // The reader paused after this line; it needs an answer either way.
+        // Reading paused after this line; it needs an answer either way.
         let auth = self.tls.is_none() && matches!(command, Ok(Command::Auth(AuthMechanism::Tls)));
         let step = self.session.on_command(command);
         if auth && step.action != Some(Action::StartTls) {
-            let _ = self.upgrades.send(Upgrade::Stay);
+            self.lines.resume();
         }
         self.apply(step).await
     }
@@ -600,11 +474,7 @@ impl Connection {
                 let Some(server) = tls::current(&self.worker.config.tls) else {
                     return Flow::Close;
                 };
-                let session_tls = server.for_session();
-                let _ = self
-                    .upgrades
-                    .send(Upgrade::Start(session_tls.control.clone()));
-                self.session_tls = Some(session_tls);
+                self.session_tls = Some(server.for_session());
                 return Flow::AwaitTls;
             }
             Action::Hash { path, key } => {

@@ -12,6 +12,7 @@ pub mod cancel;
 pub mod command_rate;
 pub mod config;
 pub mod control_conn;
+mod control_lines;
 pub mod data_channel;
 mod download;
 pub mod files;
