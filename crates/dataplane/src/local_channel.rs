@@ -1,11 +1,11 @@
-//! Channels between tasks of one worker thread: a session's lines from its reader, the
-//! events of its transfers and password checks, the reader's TLS upgrade answer.
+//! A channel between tasks of one worker thread: the events a session's transfers,
+//! password checks and HASH jobs send it.
 //!
 //! tokio's mpsc channels are built for crossing threads: atomics and a semaphore on
 //! every message, and each channel allocates a 32-slot block and cache-padded halves
-//! when it is made (the blocks alone 2.9 KiB for a session's three) before its first
-//! command. A session's tasks never leave their worker, so these are a queue and two
-//! wakers behind an `Rc`, and the queue grows only as messages wait in it.
+//! when it is made (1.8 KiB for the event channel's block alone) before its first
+//! command. A session's tasks never leave their worker, so this is a queue and a waker
+//! behind an `Rc`, and the queue grows only as messages wait in it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -15,13 +15,9 @@ use std::task::{Poll, Waker};
 
 struct Shared<T> {
     queue: VecDeque<T>,
-    /// Most messages waiting; `send` on a bounded channel waits while it is full.
-    capacity: usize,
     senders: usize,
     receiver_alive: bool,
     receiver: Option<Waker>,
-    /// Senders waiting for room (bounded channels only).
-    waiting_senders: Vec<Waker>,
 }
 
 impl<T> Shared<T> {
@@ -30,41 +26,18 @@ impl<T> Shared<T> {
             w.wake();
         }
     }
-
-    fn wake_senders(&mut self) {
-        for w in self.waiting_senders.drain(..) {
-            w.wake();
-        }
-    }
-}
-
-fn channel<T>(capacity: usize) -> Rc<RefCell<Shared<T>>> {
-    Rc::new(RefCell::new(Shared {
-        queue: VecDeque::new(),
-        capacity,
-        senders: 1,
-        receiver_alive: true,
-        receiver: None,
-        waiting_senders: Vec::new(),
-    }))
 }
 
 /// A channel whose `send` never waits.
 pub fn unbounded<T>() -> (UnboundedSender<T>, Receiver<T>) {
-    let shared = channel(usize::MAX);
+    let shared = Rc::new(RefCell::new(Shared {
+        queue: VecDeque::new(),
+        senders: 1,
+        receiver_alive: true,
+        receiver: None,
+    }));
     (
         UnboundedSender {
-            shared: shared.clone(),
-        },
-        Receiver { shared },
-    )
-}
-
-/// A channel holding at most `capacity` (at least 1) messages; `send` waits for room.
-pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    let shared = channel(capacity.max(1));
-    (
-        Sender {
             shared: shared.clone(),
         },
         Receiver { shared },
@@ -89,69 +62,27 @@ impl<T> UnboundedSender<T> {
     }
 }
 
-/// The sending half of [`bounded`].
-pub struct Sender<T> {
-    shared: Rc<RefCell<Shared<T>>>,
-}
-
-impl<T> Sender<T> {
-    /// Queue `value` once there is room; `Err(value)` if the receiver is gone.
-    pub async fn send(&self, value: T) -> Result<(), T> {
-        let mut value = Some(value);
-        poll_fn(|cx| {
-            let mut shared = self.shared.borrow_mut();
-            let v = value.take().expect("polled after completion");
-            if !shared.receiver_alive {
-                return Poll::Ready(Err(v));
-            }
-            if shared.queue.len() < shared.capacity {
-                shared.queue.push_back(v);
-                shared.wake_receiver();
-                return Poll::Ready(Ok(()));
-            }
-            value = Some(v);
-            // Polled again without room (a spurious wake): the waker is there already.
-            if !shared
-                .waiting_senders
-                .iter()
-                .any(|w| w.will_wake(cx.waker()))
-            {
-                shared.waiting_senders.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
+impl<T> Clone for UnboundedSender<T> {
+    fn clone(&self) -> Self {
+        self.shared.borrow_mut().senders += 1;
+        UnboundedSender {
+            shared: self.shared.clone(),
+        }
     }
 }
 
-macro_rules! sender_counts {
-    ($sender:ident) => {
-        impl<T> Clone for $sender<T> {
-            fn clone(&self) -> Self {
-                self.shared.borrow_mut().senders += 1;
-                $sender {
-                    shared: self.shared.clone(),
-                }
-            }
+impl<T> Drop for UnboundedSender<T> {
+    fn drop(&mut self) {
+        let mut shared = self.shared.borrow_mut();
+        shared.senders -= 1;
+        if shared.senders == 0 {
+            // `recv` now ends once the queue is empty.
+            shared.wake_receiver();
         }
-
-        impl<T> Drop for $sender<T> {
-            fn drop(&mut self) {
-                let mut shared = self.shared.borrow_mut();
-                shared.senders -= 1;
-                if shared.senders == 0 {
-                    // `recv` now ends once the queue is empty.
-                    shared.wake_receiver();
-                }
-            }
-        }
-    };
+    }
 }
 
-sender_counts!(UnboundedSender);
-sender_counts!(Sender);
-
-/// The receiving half of either channel.
+/// The receiving half.
 pub struct Receiver<T> {
     shared: Rc<RefCell<Shared<T>>>,
 }
@@ -163,7 +94,6 @@ impl<T> Receiver<T> {
         poll_fn(|cx| {
             let mut shared = self.shared.borrow_mut();
             if let Some(v) = shared.queue.pop_front() {
-                shared.wake_senders();
                 return Poll::Ready(Some(v));
             }
             if shared.senders == 0 {
@@ -184,7 +114,6 @@ impl<T> Drop for Receiver<T> {
         let queued = {
             let mut shared = self.shared.borrow_mut();
             shared.receiver_alive = false;
-            shared.wake_senders();
             std::mem::take(&mut shared.queue)
         };
         // Dropped outside the borrow: a message may hold a sender of this channel.
@@ -262,45 +191,6 @@ mod tests {
         let (tx, rx) = unbounded();
         drop(rx);
         assert_eq!(tx.send("line"), Err("line"));
-        let (tx, rx) = bounded(1);
-        drop(rx);
-        let (_, w) = waker();
-        assert_eq!(poll_once(pin!(tx.send(3)), &w), Poll::Ready(Err(3)));
-    }
-
-    #[test]
-    fn a_full_bounded_channel_holds_the_sender_until_a_message_is_taken() {
-        let (tx, mut rx) = bounded(2);
-        let (counter, w) = waker();
-        assert_eq!(poll_once(pin!(tx.send(1)), &w), Poll::Ready(Ok(())));
-        assert_eq!(poll_once(pin!(tx.send(2)), &w), Poll::Ready(Ok(())));
-        let mut third = pin!(tx.send(3));
-        assert_eq!(poll_once(third.as_mut(), &w), Poll::Pending);
-        // Polled again while still full: it waits once, not once per poll.
-        assert_eq!(poll_once(third.as_mut(), &w), Poll::Pending);
-        assert_eq!(tx.shared.borrow().waiting_senders.len(), 1);
-        assert_eq!(wakes(&counter), 0);
-        assert_eq!(poll_once(pin!(rx.recv()), &w), Poll::Ready(Some(1)));
-        assert_eq!(
-            wakes(&counter),
-            1,
-            "taking a message wakes the waiting sender"
-        );
-        assert_eq!(poll_once(third.as_mut(), &w), Poll::Ready(Ok(())));
-        assert_eq!(poll_once(pin!(rx.recv()), &w), Poll::Ready(Some(2)));
-        assert_eq!(poll_once(pin!(rx.recv()), &w), Poll::Ready(Some(3)));
-    }
-
-    #[test]
-    fn a_sender_waiting_for_room_fails_when_the_receiver_goes() {
-        let (tx, rx) = bounded(1);
-        let (counter, w) = waker();
-        assert_eq!(poll_once(pin!(tx.send(1)), &w), Poll::Ready(Ok(())));
-        let mut second = pin!(tx.send(2));
-        assert_eq!(poll_once(second.as_mut(), &w), Poll::Pending);
-        drop(rx);
-        assert_eq!(wakes(&counter), 1);
-        assert_eq!(poll_once(second.as_mut(), &w), Poll::Ready(Err(2)));
     }
 
     #[test]
