@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use ringftp_control::command::{self, AuthMechanism, Command, ParseError};
+use ringftp_control::command::{AuthMechanism, Command, ParseError};
 use ringftp_control::policy::SessionPermit;
 use ringftp_control::reply::Reply;
 use ringftp_control::session::{Action, Event, Session, Step};
@@ -163,7 +163,8 @@ struct RunningTransfer {
 enum Flow {
     Continue,
     Close,
-    /// AUTH TLS accepted (its 234 sent): the handshake comes before anything else.
+    /// AUTH TLS accepted (its 234 sent): the handshake comes before anything else
+    /// (`command` runs it).
     AwaitTls,
 }
 
@@ -231,14 +232,8 @@ impl Connection {
                     break;
                 };
                 queued_bytes -= cost;
-                match Box::pin(self.command(command)).await {
-                    Flow::Continue => {}
-                    Flow::Close => return,
-                    Flow::AwaitTls => {
-                        if !Box::pin(self.secure()).await {
-                            return;
-                        }
-                    }
+                if let Flow::Close = Box::pin(self.command(command)).await {
+                    return;
                 }
             }
             let busy = self.session.busy();
@@ -283,8 +278,7 @@ impl Connection {
                     // An over-long line is answered in its turn, like any other command.
                     let (command, cost) = match input {
                         None => return,
-                        Some(Input::TooLong) => (Err(ParseError::LineTooLong), QUEUED_OVERHEAD),
-                        Some(Input::Line(line)) => (command::parse(&line), line.len() + QUEUED_OVERHEAD),
+                        Some(Input { command, len }) => (command, len + QUEUED_OVERHEAD),
                     };
                     // ABOR and STAT answer at once during a transfer (RFC 959); during a
                     // password check nothing may overtake the 230/530.
@@ -298,16 +292,8 @@ impl Connection {
                         }
                         queued_bytes += cost;
                         queue.push_back((command, cost));
-                    } else {
-                        match Box::pin(self.command(command)).await {
-                            Flow::Continue => {}
-                            Flow::Close => return,
-                            Flow::AwaitTls => {
-                                if !Box::pin(self.secure()).await {
-                                    return;
-                                }
-                            }
-                        }
+                    } else if let Flow::Close = Box::pin(self.command(command)).await {
+                        return;
                     }
                 }
                 _ = &mut idle, if !busy => {
@@ -378,6 +364,8 @@ impl Connection {
         matches!(self.apply(step).await, Flow::Continue)
     }
 
+    /// Answer one command and carry out its action, the TLS handshake included when it
+    /// was an accepted AUTH TLS (so this never returns `Flow::AwaitTls`).
     async fn command(&mut self, command: Result<Command, ParseError>) -> Flow {
         // Reading paused after this line; it needs an answer either way.
         let auth = self.tls.is_none() && matches!(command, Ok(Command::Auth(AuthMechanism::Tls)));
@@ -385,7 +373,12 @@ impl Connection {
         if auth && step.action != Some(Action::StartTls) {
             self.lines.resume();
         }
-        self.apply(step).await
+        match self.apply(step).await {
+            // Boxed: the handshake's state stays out of every command's future.
+            Flow::AwaitTls if !Box::pin(self.secure()).await => Flow::Close,
+            Flow::AwaitTls => Flow::Continue,
+            flow => flow,
+        }
     }
 
     async fn apply(&mut self, step: Step) -> Flow {

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
-use ringftp_control::command::{self, AuthMechanism, Command};
+use ringftp_control::command::{self, AuthMechanism, Command, ParseError};
 use ringftp_control::line::LineReader;
 
 use crate::net;
@@ -28,10 +28,11 @@ const READ_BUF: usize = 512;
 /// TLS control receives: one TLS record fits, so fewer reads per line than plain.
 pub(crate) const TLS_READ_BUF: usize = 4096;
 
-/// One line from the client.
-pub(crate) enum Input {
-    Line(Vec<u8>),
-    TooLong,
+/// One line from the client, parsed, and its length in bytes (0 for an over-long one,
+/// which the framer does not keep).
+pub(crate) struct Input {
+    pub(crate) command: Result<Command, ParseError>,
+    pub(crate) len: usize,
 }
 
 /// A receive in flight, with the buffer it fills.
@@ -66,7 +67,8 @@ impl Lines {
         }
     }
 
-    /// The next line; `None` once the client has closed the connection. Cancel-safe:
+    /// The next line, parsed once here (the AUTH TLS check needs the command too);
+    /// `None` once the client has closed the connection. Cancel-safe:
     /// a receive it started goes on at the next call.
     pub(crate) async fn next(&mut self) -> Option<Input> {
         poll_fn(|cx| self.poll_next(cx)).await
@@ -81,12 +83,17 @@ impl Lines {
             }
             if let Some(line) = self.framer.next_line() {
                 let input = match line {
-                    Ok(line) => {
-                        self.paused = self.tls.is_none() && is_auth_tls(&line);
-                        Input::Line(line)
-                    }
-                    Err(_) => Input::TooLong,
+                    Ok(line) => Input {
+                        command: command::parse(&line),
+                        len: line.len(),
+                    },
+                    Err(_) => Input {
+                        command: Err(ParseError::LineTooLong),
+                        len: 0,
+                    },
                 };
+                self.paused = self.tls.is_none()
+                    && matches!(input.command, Ok(Command::Auth(AuthMechanism::Tls)));
                 return Poll::Ready(Some(input));
             }
             if self.ended {
@@ -143,8 +150,4 @@ impl Lines {
         self.paused = false;
         dropped
     }
-}
-
-fn is_auth_tls(line: &[u8]) -> bool {
-    matches!(command::parse(line), Ok(Command::Auth(AuthMechanism::Tls)))
 }
